@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from potluck import __version__
+from potluck.api import errors
+from potluck.bootstrap import Potluck
+
+
+def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
+    """Build the API around a bootstrapped ``Potluck``.
+
+    With ``run_workers`` (embedded mode), the relay and the event workers run in background
+    threads of this process for as long as the app is up.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            potluck.bus.start()
+        try:
+            yield
+        finally:
+            if run_workers:
+                potluck.bus.stop()
+
+    app = FastAPI(
+        title="Potluck",
+        version=__version__,
+        description="Multi-party payments on one double-entry ledger. Amounts are integers of "
+        "minor units; errors are application/problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.potluck = potluck
+    errors.install(app)
+
+    from potluck.api.ops import router as ops_router
+    from potluck.identity.api import router as identity_router
+    from potluck.ledger.api import router as ledger_router
+
+    app.include_router(ops_router)
+    app.include_router(identity_router)
+    app.include_router(ledger_router)
+    return app

@@ -1,0 +1,82 @@
+"""Request dependencies: the app container and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+
+from potluck.api.errors import ProblemError
+from potluck.bootstrap import Potluck
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a person (JWT) or a platform (secret API key)."""
+
+    kind: Literal["user", "platform"]
+    id: str
+    name: str
+    role: str = "user"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def get_app(request: Request) -> Potluck:
+    app: Potluck = request.app.state.potluck
+    return app
+
+
+AppDep = Annotated[Potluck, Depends(get_app)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller, resolved once per request (the idempotency layer may have done it)."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    from potluck.identity.service import principal_from_token
+
+    token = bearer_token(request)
+    principal = principal_from_token(get_app(request), token) if token else None
+    if principal is None:
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "send 'Authorization: Bearer <token>' with a valid access token or secret key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal
+    return principal
+
+
+def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.kind != "user":
+        raise ProblemError(403, "user_required", "this endpoint is for people, not platforms")
+    return principal
+
+
+def current_platform(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.kind != "platform":
+        raise ProblemError(
+            403, "platform_required", "this endpoint needs a platform secret key (sk_…)"
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+CurrentPlatform = Annotated[Principal, Depends(current_platform)]

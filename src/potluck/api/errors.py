@@ -1,0 +1,161 @@
+"""RFC 9457 problem+json errors with stable codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from potluck.ledger.service import LedgerError
+from potluck.money import MoneyError
+
+PROBLEM = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    402: "Payment required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ProblemError(Exception):
+    """Raise from anywhere in a request to answer with a problem+json document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or _TITLES.get(status, "Error")
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra or {}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://docs.potluck.dev/errors/{code}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        kind = err.get("type", "invalid")
+        message = err.get("msg", "invalid value")
+        if kind in {"int_type", "int_from_float"} and "amount" in str(err.get("loc", "")):
+            message = (
+                "amounts are integers of minor units (e.g. 1250 for 12.50), not floats or strings"
+            )
+        out.append({"field": _loc(err.get("loc", ())), "code": kind, "message": message})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if exc.index is not None:
+            extra["index"] = exc.index
+        errors = None
+        if exc.field:
+            field = exc.field if exc.index is None else f"transfers.{exc.index}.{exc.field}"
+            errors = [{"field": field, "code": exc.code, "message": exc.message}]
+        return problem_response(exc.status, exc.code, exc.message, errors=errors, extra=extra)
+
+    @app.exception_handler(MoneyError)
+    async def _money(_: Request, exc: MoneyError) -> JSONResponse:
+        return problem_response(422, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(e["code"] == "json_invalid" for e in errors):
+            return problem_response(
+                422, "malformed_json", "the request body is not valid JSON", errors=errors
+            )
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return problem_response(422, "validation_error", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        if (
+            isinstance(exc, OperationalError | DBAPIError)
+            and getattr(exc, "connection_invalidated", False)
+        ) or isinstance(exc, OperationalError):
+            return problem_response(
+                503,
+                "database_unavailable",
+                "the database is not answering; retry shortly",
+                headers={"Retry-After": "2"},
+            )
+        return problem_response(500, "internal_error", "an unexpected error occurred")

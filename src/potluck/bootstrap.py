@@ -1,0 +1,49 @@
+"""Wire everything in one place: settings, database, clock, event bus, handlers.
+
+Nothing connects to anything at import time; tests pass their own database and clock here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from potluck.bus.registry import HandlerRegistry
+from potluck.bus.runtime import Bus
+from potluck.clock import Clock, SystemClock
+from potluck.config import Settings, get_settings
+from potluck.db import Database, make_engine
+
+
+@dataclass
+class Potluck:
+    """The running application's parts, passed to services, handlers and routes."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    registry: HandlerRegistry
+    bus: Bus = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bus = Bus(self)
+
+
+def register_handlers(registry: HandlerRegistry) -> None:
+    """Every product registers its event handlers here."""
+    from potluck.ledger import handlers as ledger_handlers
+
+    ledger_handlers.register(registry)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+) -> Potluck:
+    settings = settings or get_settings()
+    if db is None:
+        db = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    registry = HandlerRegistry()
+    register_handlers(registry)
+    return Potluck(settings=settings, db=db, clock=clock or SystemClock(), registry=registry)

@@ -1,0 +1,73 @@
+"""Event bus tables: outbox (written with the state change), in-process deliveries, inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from potluck.db import Base, BigInt, JSONType
+
+
+class OutboxEvent(Base):
+    """An event waiting to be published (status 'pending') or already handed to a transport."""
+
+    __tablename__ = "bus_outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # A timer is an event whose deliver_after is in the future.
+    deliver_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    # Optional de-duplication key: publishing twice with one key stores one event.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_bus_outbox_status_deliver_after", "status", "deliver_after"),)
+
+
+class Delivery(Base):
+    """The in-process transport's queue: one row per (published event, consuming service).
+
+    A republished event gets new rows; the inbox makes the second delivery a no-op.
+    """
+
+    __tablename__ = "bus_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    service: Mapped[str] = mapped_column(String(64), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    # pending | done | dead
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_bus_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_bus_deliveries_event", "event_id"),
+    )
+
+
+class InboxEntry(Base):
+    """That a service has applied an event; written in the same transaction as the effect."""
+
+    __tablename__ = "bus_inbox"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (UniqueConstraint("service", "event_id", name="uq_bus_inbox_service_event"),)

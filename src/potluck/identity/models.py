@@ -1,0 +1,63 @@
+"""Identity tables: people, platforms (API keys), sign-in attempts, system secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from potluck.db import Base, BigInt
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="user")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Platform(Base):
+    __tablename__ = "platforms"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    owner_user_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("users.id"), nullable=True
+    )
+    # sha256 of the secret key; the key itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuthAttempt(Base):
+    """A sign-in attempt, kept for rate limiting per email and per client address."""
+
+    __tablename__ = "auth_attempts"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    client: Mapped[str] = mapped_column(String(64), nullable=False)
+    succeeded: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_auth_attempts_email_at", "email", "at"),
+        Index("ix_auth_attempts_client_at", "client", "at"),
+    )
+
+
+class SystemSecret(Base):
+    """Secrets generated once per installation (e.g. the JWT signing key when none is set)."""
+
+    __tablename__ = "system_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

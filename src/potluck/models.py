@@ -1,0 +1,11 @@
+"""Imports every table module so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from potluck.api import models as api_models
+from potluck.bus import models as bus_models
+from potluck.db import Base
+from potluck.identity import models as identity_models
+from potluck.ledger import models as ledger_models
+
+metadata = Base.metadata
+
+__all__ = ["api_models", "bus_models", "identity_models", "ledger_models", "metadata"]

@@ -1,0 +1,155 @@
+"""Test fixtures: every integration test runs on SQLite and on PostgreSQL.
+
+Each test run creates its own PostgreSQL database (``potluck_test_<pid>_<random>``) and drops
+it at the end. When PostgreSQL is not answering, PostgreSQL tests are skipped with a message
+saying how to start it; with ``CI=true`` they fail instead.
+
+After every test that used a database, ``ledger audit`` must pass (mark a test that breaks
+the ledger on purpose with ``@pytest.mark.corrupts_ledger``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from potluck.bootstrap import Potluck, bootstrap
+from potluck.clock import FakeClock
+from potluck.config import Settings
+from potluck.db import Database, make_engine
+from potluck.ledger.service import audit
+from potluck.migrate import upgrade
+from potluck.models import metadata
+
+PG_ADMIN_URL = os.environ.get(
+    "POTLUCK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+START_HINT = (
+    "PostgreSQL is not answering at 127.0.0.1:5432; start it with "
+    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
+    "or set POTLUCK_TEST_POSTGRES_URL"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "corrupts_ledger: the test breaks the ledger on purpose")
+    config.addinivalue_line("markers", "sqlite_only: runs on SQLite only")
+    config.addinivalue_line("markers", "postgres_only: runs on PostgreSQL only")
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = make_engine(PG_ADMIN_URL, pool_size=1)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"{START_HINT} ({type(exc).__name__})"
+
+
+def require_postgres() -> None:
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("db") / "potluck.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    require_postgres()
+    name = f"potluck_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(PG_ADMIN_URL, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+_databases: dict[str, Database] = {}
+
+
+def _database(url: str) -> Database:
+    if url not in _databases:
+        _databases[url] = Database(make_engine(url, pool_size=40))
+    return _databases[url]
+
+
+def _wipe(db: Database) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite-only test")
+    if name == "sqlite" and request.node.get_closest_marker("postgres_only"):
+        pytest.skip("PostgreSQL-only test")
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if backend == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def db(database_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    database = _database(database_url)
+    _wipe(database)
+    yield database
+    if not request.node.get_closest_marker("corrupts_ledger"):
+        with database.read() as s:
+            report = audit(s)
+        assert report.ok, "ledger audit failed after the test:\n" + "\n".join(report.problems)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",
+        log_json=False,
+        idempotency_wait_seconds=10.0,
+    )
+
+
+@pytest.fixture
+def potluck(settings: Settings, db: Database, clock: FakeClock) -> Potluck:
+    return bootstrap(settings, db=db, clock=clock)
