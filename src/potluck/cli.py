@@ -1,0 +1,171 @@
+"""The ``potluck`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from potluck.config import get_settings
+
+app = typer.Typer(
+    help="Potluck: multi-party payments on one double-entry ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+platforms_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="People.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(platforms_app, name="platforms")
+app.add_typer(users_app, name="users")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _mount_bench() -> None:
+    try:
+        from potluck.benchmarks.cli import bench_app
+    except ImportError:  # pragma: no cover - the benchmark package is optional at runtime
+        return
+    app.add_typer(bench_app, name="bench", help="Benchmarks (figures in docs/benchmarks.md).")
+
+
+_mount_bench()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (stateless).")] = 1,
+    embedded_workers: Annotated[
+        bool | None,
+        typer.Option(
+            "--embedded-workers/--no-embedded-workers",
+            help="Run the relay and event workers inside the API process "
+            "(default: POTLUCK_EMBEDDED_WORKERS, true).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the API (and, in embedded mode, the relay and workers in the same process)."""
+    import uvicorn
+
+    from potluck.api.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    if embedded_workers is not None:
+        os.environ["POTLUCK_EMBEDDED_WORKERS"] = "true" if embedded_workers else "false"
+    console.print(
+        f"Potluck on http://{host}:{port}  (database: {_redact(settings.database_url)}, "
+        f"transport: {settings.transport})"
+    )
+    uvicorn.run(
+        "potluck.api.asgi:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the database (./potluck.db unless POTLUCK_DATABASE_URL is set)."""
+    from potluck.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    console.print(f"[green]Database at {_redact(url)} is at revision {revision}.[/green]")
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data (idempotent): a person, a platform with accounts and transfers."""
+    from potluck.bootstrap import bootstrap
+    from potluck.demo import load_demo
+
+    potluck = bootstrap()
+    result = load_demo(potluck)
+    potluck.bus.drain()
+    table = Table(title="Demo data", show_header=False)
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@ledger_app.command("audit")
+def ledger_audit() -> None:
+    """Check that debits equal credits in every ledger and every account matches its entries."""
+    from potluck.bootstrap import bootstrap
+    from potluck.ledger.service import audit
+
+    potluck = bootstrap()
+    with potluck.db.read() as s:
+        report = audit(s)
+    console.print(
+        f"ledgers: {report.ledgers}  accounts: {report.accounts}  "
+        f"transfers: {report.transfers}  entries: {report.entries}"
+    )
+    if report.ok:
+        console.print("[green]audit passed: debits equal credits; totals match entries[/green]")
+        return
+    err.print(f"[red]audit FAILED: {len(report.problems)} problem(s)[/red]")
+    for problem in report.problems:
+        err.print(f"  - {problem}")
+    raise typer.Exit(code=1)
+
+
+@platforms_app.command("create")
+def platforms_create(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
+    """Create a platform and print its secret key (shown once)."""
+    from potluck.bootstrap import bootstrap
+    from potluck.identity.service import create_platform
+
+    view, secret = create_platform(bootstrap(), name=name)
+    console.print(f"id:         {view.id}")
+    console.print(f"name:       {view.name}")
+    console.print(f"secret_key: {secret}")
+    console.print("[yellow]Store the secret key now: it is not shown again.[/yellow]")
+
+
+@users_app.command("promote")
+def users_promote(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    role: Annotated[str, typer.Option(help="Role to give.")] = "admin",
+) -> None:
+    """Give a person a role (e.g. admin, for reviewers)."""
+    from potluck.bootstrap import bootstrap
+    from potluck.identity.service import promote_user
+
+    promote_user(bootstrap(), email=email, role=role)
+    console.print(f"{email} is now {role}")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
