@@ -29,9 +29,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
         user_id = user.id
     if platform_id is not None:
         out["platform"] = f"{DEMO_PLATFORM} ({platform_id}) already exists"
-        out["secret_key"] = (
-            "shown when it was created; make another with `potluck platforms create`"
-        )
+        out["secret_key"] = "shown once at creation; `potluck platforms create` makes another"  # noqa: S105
         return out
     platform, secret = create_platform(app, name=DEMO_PLATFORM, owner_user_id=user_id)
     out["platform"] = f"{platform.name} ({platform.id})"
