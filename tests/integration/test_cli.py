@@ -1,0 +1,75 @@
+"""The `potluck` command line, run as a user runs it (a real process), on both backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from potluck.ledger import service as ledger
+
+
+def potluck_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"POTLUCK_DATABASE_URL": database_url, "POTLUCK_LOG_JSON": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "potluck.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_upgrade_is_repeatable(database_url, db):
+    result = potluck_cli(database_url, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "head" in result.stdout
+
+
+def test_platforms_create_prints_the_key_once(database_url, db):
+    result = potluck_cli(database_url, "platforms", "create", "Acme Deliveries")
+    assert result.returncode == 0, result.stderr
+    key_line = next(line for line in result.stdout.splitlines() if "secret_key" in line)
+    secret = key_line.split()[-1]
+    assert secret.startswith("sk_")
+    with db.read() as s:
+        stored = s.execute(text("SELECT key_hash FROM platforms")).scalars().all()
+    assert len(stored) == 1
+    assert secret not in stored[0]
+
+
+def test_demo_loads_once_and_audit_passes(database_url, db):
+    first = potluck_cli(database_url, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "sk_" in first.stdout
+    second = potluck_cli(database_url, "demo")
+    assert second.returncode == 0, second.stderr
+    assert "already exists" in second.stdout
+    with db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM platforms")).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+    audit = potluck_cli(database_url, "ledger", "audit")
+    assert audit.returncode == 0, audit.stderr
+    assert "audit passed" in audit.stdout
+
+
+@pytest.mark.corrupts_ledger
+def test_audit_fails_with_a_report_when_books_do_not_balance(database_url, db, clock):
+    with db.transaction() as s:
+        a = ledger.create_account(s, currency="EUR", code="a", now=clock.now())
+        b = ledger.create_account(s, currency="EUR", code="b", now=clock.now())
+        ledger.create_transfer(s, ledger.NewTransfer(a.id, b.id, 500), now=clock.now())
+    with db.transaction() as s:
+        s.execute(
+            text("UPDATE ledger_accounts SET credits_posted = 400 WHERE id = :id"), {"id": b.id}
+        )
+    result = potluck_cli(database_url, "ledger", "audit")
+    assert result.returncode == 1
+    report = result.stderr + result.stdout
+    assert "audit FAILED" in report
+    assert b.id in report
+    assert "credits posted" in report or "credits_posted" in report
