@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -33,7 +33,7 @@ _NOT_MONEY = {
 
 
 class MoneyError(ValueError):
-    """A bad amount or currency; ``field`` names what was wrong."""
+    """A bad amount or currency; ``code`` says what was wrong."""
 
     def __init__(self, message: str, *, code: str = "invalid_amount") -> None:
         super().__init__(message)
@@ -106,7 +106,7 @@ class Money:
         return [Money(p, self.currency) for p in allocate(self.amount, weights)]
 
     def to_decimal(self) -> Decimal:
-        return Decimal(self.amount).scaleb(-exponent(self.currency))
+        return _to_decimal(self.amount, self.currency)
 
     def format(self, locale: str = "en_US") -> str:
         return format_money(self.amount, self.currency, locale)
@@ -147,15 +147,18 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
-_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
-_PLAIN = re.compile(r"^\d+(\.\d+)?$")
+# ASCII digits only: ``\d`` would also accept Arabic-Indic or full-width digits.
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MAX_TEXT = 64  # far beyond any real amount; keeps int() away from huge strings
 
 
 def parse_amount(text: str, currency: str) -> int:
     """Parse a decimal string typed by a person ("12.50", "1,234.56", "-3") into minor units.
 
     Refuses more decimals than the currency has (no silent rounding) and anything that is
-    not a plain number.
+    not a plain number. The conversion is exact integer arithmetic: ``Decimal`` would round
+    to its 28-digit context precision.
     """
     digits = exponent(currency)
     s = text.strip() if isinstance(text, str) else ""
@@ -164,21 +167,30 @@ def parse_amount(text: str, currency: str) -> int:
         sign, s = -1, s[1:].strip()
     elif s.startswith("+"):
         s = s[1:].strip()
-    if _GROUPED.match(s):
+    if len(s) > _MAX_TEXT:
+        raise MoneyError(f"'{text[:20]}…' is too long to be an amount")
+    if _GROUPED.fullmatch(s):
         s = s.replace(",", "")
-    elif not _PLAIN.match(s):
+    elif not _PLAIN.fullmatch(s):
         raise MoneyError(f"'{text}' is not an amount (write it like 12.50 or 1,234.56)")
-    try:
-        value = Decimal(s)
-    except InvalidOperation as exc:  # pragma: no cover - the regexes above guard this
-        raise MoneyError(f"'{text}' is not an amount") from exc
-    scaled = value.scaleb(digits)
-    if scaled != scaled.to_integral_value():
+    whole, _, fraction = s.partition(".")
+    fraction = fraction.rstrip("0")
+    if len(fraction) > digits:
         raise MoneyError(f"{currency} has {digits} decimal places; '{text}' has more")
-    return sign * int(scaled)
+    minor = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or "0")
+    return sign * minor
+
+
+def _to_decimal(amount: int, currency: str) -> Decimal:
+    """Exactly ``amount`` minor units as a decimal number of major units (no rounding)."""
+    sign, digits, _ = Decimal(amount).as_tuple()
+    return Decimal((sign, digits, -exponent(currency)))
 
 
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """Format minor units for people, e.g. 123456 EUR → '€1,234.56' (en_US)."""
-    value = Decimal(amount).scaleb(-exponent(currency))
-    return str(format_currency(value, currency, locale=locale))
+    value = _to_decimal(amount, currency)
+    # Babel quantizes in the current decimal context; give it room for any integer.
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, len(value.as_tuple().digits) + 4)
+        return str(format_currency(value, currency, locale=locale))
