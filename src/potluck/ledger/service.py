@@ -35,10 +35,12 @@ from potluck.bus.outbox import publish
 from potluck.clock import utc
 from potluck.ids import new_id
 from potluck.ledger.models import Account, Entry, Transfer
-from potluck.money import check_currency
+from potluck.money import check_currency, is_currency
 
 MAX_AMOUNT = 10**15  # a quadrillion minor units per transfer
 MAX_TOTAL = 2**63 - 1
+MAX_TIMEOUT_SECONDS = 2**32 - 1  # TigerBeetle's u32; keeps timeout_at a valid datetime
+MAX_CODE_LENGTH = 64  # the column's width
 SYSTEM_SCOPE = "system"
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
@@ -463,11 +465,47 @@ def expire_pending(session: Session, transfer_id: str, *, now: datetime) -> bool
         .mappings()
         .one_or_none()
     )
-    if hold is None or hold["status"] != "pending" or hold["timeout_at"] is None:
+    if hold is None:
         return False
-    if utc(hold["timeout_at"]) > now:
-        return False
-    ids = sorted({hold["debit_account_id"], hold["credit_account_id"]})
+    return _expire_locked(session, [hold], now=now) == 1
+
+
+def expire_due_holds(session: Session, *, now: datetime, limit: int = 500) -> int:
+    """Expire every hold whose timeout has passed (a safety net next to the timer events).
+
+    All due holds are locked first and their accounts after them, in one ascending pass each:
+    the order ``create_transfers`` uses. Expiring hold by hold (hold, its accounts, the next
+    hold, …) would hold account locks while waiting for a hold that a concurrent post of it
+    has locked, and that post waits for the same accounts: a deadlock. Holds locked by a
+    concurrent post or void are skipped; whoever holds them resolves them.
+    """
+    holds = (
+        session.execute(
+            select(_TRANSFERS)
+            .where(_TRANSFERS.c.status == "pending", _TRANSFERS.c.timeout_at <= now)
+            .order_by(_TRANSFERS.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .mappings()
+        .all()
+    )
+    return _expire_locked(session, holds, now=now)
+
+
+def _expire_locked(session: Session, holds: Sequence[Any], *, now: datetime) -> int:
+    """Release the due ones of ``holds`` (already locked); returns how many were released."""
+    due = [
+        h
+        for h in holds
+        if h["kind"] == "pending"
+        and h["status"] == "pending"
+        and h["timeout_at"] is not None
+        and utc(h["timeout_at"]) <= now
+    ]
+    if not due:
+        return 0
+    ids = sorted({h[k] for h in due for k in ("debit_account_id", "credit_account_id")})
     rows = session.execute(
         select(_ACCOUNTS).where(_ACCOUNTS.c.id.in_(ids)).order_by(_ACCOUNTS.c.id).with_for_update()
     ).mappings()
@@ -477,14 +515,14 @@ def expire_pending(session: Session, transfer_id: str, *, now: datetime) -> bool
         )
         for r in rows
     }
-    amount = hold["amount"]
-    debit, credit = accounts[hold["debit_account_id"]], accounts[hold["credit_account_id"]]
-    debit.debits_pending -= amount
-    credit.credits_pending -= amount
-    expiry_id = new_id("tr")
-    session.execute(
-        insert(_TRANSFERS),
-        [
+    expiries: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for hold in due:
+        amount = hold["amount"]
+        accounts[hold["debit_account_id"]].debits_pending -= amount
+        accounts[hold["credit_account_id"]].credits_pending -= amount
+        expiry_id = new_id("tr")
+        expiries.append(
             {
                 "id": expiry_id,
                 "scope": hold["scope"],
@@ -506,38 +544,34 @@ def expire_pending(session: Session, transfer_id: str, *, now: datetime) -> bool
                 "created_at": now,
                 "resolved_at": None,
             }
-        ],
-    )
-    session.execute(
-        insert(_ENTRIES),
-        [
-            _entry(expiry_id, hold["debit_account_id"], "D", 0, -amount, now),
-            _entry(expiry_id, hold["credit_account_id"], "C", 0, -amount, now),
-        ],
-    )
-    for acc_id, t in accounts.items():
-        session.execute(
-            update(_ACCOUNTS)
-            .where(_ACCOUNTS.c.id == acc_id)
-            .values(debits_pending=t.debits_pending, credits_pending=t.credits_pending)
         )
+        entries.append(_entry(expiry_id, hold["debit_account_id"], "D", 0, -amount, now))
+        entries.append(_entry(expiry_id, hold["credit_account_id"], "C", 0, -amount, now))
+    session.execute(insert(_TRANSFERS), expiries)
+    session.execute(insert(_ENTRIES), entries)
+    session.execute(
+        update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id == bindparam("b_id"))
+        .values(
+            debits_pending=bindparam("debits_pending"),
+            credits_pending=bindparam("credits_pending"),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_id": acc_id,
+                "debits_pending": t.debits_pending,
+                "credits_pending": t.credits_pending,
+            }
+            for acc_id, t in accounts.items()
+        ],
+    )
     session.execute(
         update(_TRANSFERS)
-        .where(_TRANSFERS.c.id == hold["id"])
+        .where(_TRANSFERS.c.id.in_([h["id"] for h in due]))
         .values(status="expired", resolved_at=now)
     )
-    return True
-
-
-def expire_due_holds(session: Session, *, now: datetime, limit: int = 500) -> int:
-    """Expire every hold whose timeout has passed (a safety net next to the timer events)."""
-    ids = session.execute(
-        select(_TRANSFERS.c.id)
-        .where(_TRANSFERS.c.status == "pending", _TRANSFERS.c.timeout_at <= now)
-        .order_by(_TRANSFERS.c.id)
-        .limit(limit)
-    ).scalars()
-    return sum(1 for tid in list(ids) if expire_pending(session, tid, now=now))
+    return len(due)
 
 
 # ---------------------------------------------------------------- audit
@@ -603,6 +637,8 @@ def audit(session: Session) -> AuditReport:
     rows = session.execute(
         select(
             a.id,
+            a.debits_must_not_exceed_credits,
+            a.credits_must_not_exceed_debits,
             a.debits_posted,
             a.credits_posted,
             a.debits_pending,
@@ -614,7 +650,7 @@ def audit(session: Session) -> AuditReport:
             func.coalesce(sums.c.n, 0),
         ).outerjoin(sums, sums.c.account_id == a.id)
     ).all()
-    for acc_id, dpo, cpo, dpe, cpe, s_dpo, s_cpo, s_dpe, s_cpe, n in rows:
+    for acc_id, d_limited, c_limited, dpo, cpo, dpe, cpe, s_dpo, s_cpo, s_dpe, s_cpe, n in rows:
         report.entries += n
         for name, stored, summed in (
             ("debits_posted", dpo, s_dpo),
@@ -626,8 +662,16 @@ def audit(session: Session) -> AuditReport:
                 report.problems.append(
                     f"account {acc_id}: {name} is {stored} but its entries sum to {summed}"
                 )
-        if dpe < 0 or cpe < 0:
-            report.problems.append(f"account {acc_id}: negative pending total")
+        if min(dpo, cpo, dpe, cpe) < 0:
+            report.problems.append(f"account {acc_id}: a running total is negative")
+        if d_limited and dpo + dpe > cpo:
+            report.problems.append(
+                f"account {acc_id}: debits {dpo} + {dpe} pending exceed credits {cpo}"
+            )
+        if c_limited and cpo + cpe > dpo:
+            report.problems.append(
+                f"account {acc_id}: credits {cpo} + {cpe} pending exceed debits {dpo}"
+            )
     report.transfers = session.execute(select(func.count()).select_from(_TRANSFERS)).scalar_one()
     orphans = session.execute(
         select(func.count())
@@ -671,15 +715,32 @@ def _check_shapes(ops: Sequence[Operation]) -> list[str]:
                         field="timeout_seconds",
                         index=index,
                     )
-                if op.timeout_seconds <= 0:
+                t = op.timeout_seconds
+                if (
+                    isinstance(t, bool)
+                    or not isinstance(t, int)
+                    or not 0 < t <= MAX_TIMEOUT_SECONDS
+                ):
                     raise LedgerError(
                         "invalid_timeout",
-                        "timeout_seconds must be positive",
+                        f"timeout_seconds must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}",
                         field="timeout_seconds",
                         index=index,
                     )
-            if op.currency is not None:
-                check_currency(op.currency)
+            if not isinstance(op.code, str) or not 0 < len(op.code) <= MAX_CODE_LENGTH:
+                raise LedgerError(
+                    "invalid_code",
+                    f"code must be 1–{MAX_CODE_LENGTH} characters",
+                    field="code",
+                    index=index,
+                )
+            if op.currency is not None and not is_currency(op.currency):
+                raise LedgerError(
+                    "unknown_currency",
+                    f"'{op.currency}' is not an ISO 4217 currency code",
+                    field="currency",
+                    index=index,
+                )
             client_id = op.client_id or new_id("tr")
         elif isinstance(op, PostPending):
             if op.amount is not None:
