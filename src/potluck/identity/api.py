@@ -1,5 +1,79 @@
-"""Identity routes (to be written)."""
+"""Identity routes: register, sign in, who am I, platforms."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+
+from potluck.api.deps import AppDep, CurrentUser
+from potluck.api.errors import ProblemError
+from potluck.identity import service
+from potluck.identity.schemas import (
+    PlatformCreate,
+    PlatformCreated,
+    PlatformRead,
+    TokenRead,
+    TokenRequest,
+    UserCreate,
+    UserRead,
+)
 
 router = APIRouter(prefix="/v1", tags=["identity"])
+
+PlatformId = Annotated[str, Path(max_length=40)]
+
+
+@contextmanager
+def problems() -> Iterator[None]:
+    """Answer a refused identity operation with its problem+json."""
+    try:
+        yield
+    except service.IdentityError as exc:
+        errors = None
+        if exc.field:
+            errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        raise ProblemError(
+            exc.status, exc.code, exc.message, errors=errors, headers=headers
+        ) from exc
+
+
+@router.post("/auth/register", status_code=201, response_model=UserRead)
+def register(body: UserCreate, app: AppDep) -> UserRead:
+    with problems():
+        user = service.register_user(app, email=body.email, password=body.password, name=body.name)
+    return UserRead.of(user)
+
+
+@router.post("/auth/token", response_model=TokenRead)
+def token(body: TokenRequest, app: AppDep, request: Request) -> TokenRead:
+    client = request.client.host if request.client else "unknown"
+    with problems():
+        issued = service.issue_token(app, email=body.email, password=body.password, client=client)
+    return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.get("/me", response_model=UserRead)
+def me(app: AppDep, user: CurrentUser) -> UserRead:
+    with problems():
+        return UserRead.of(service.get_user(app, user_id=user.id))
+
+
+@router.post("/platforms", status_code=201, response_model=PlatformCreated)
+def create_platform(body: PlatformCreate, app: AppDep, user: CurrentUser) -> PlatformCreated:
+    with problems():
+        platform, secret_key = service.create_platform(app, name=body.name, owner_user_id=user.id)
+    return PlatformCreated.with_key(platform, secret_key)
+
+
+@router.get("/platforms/{platform_id}", response_model=PlatformRead)
+def get_platform(platform_id: PlatformId, app: AppDep, user: CurrentUser) -> PlatformRead:
+    with problems():
+        return PlatformRead.of(
+            service.get_platform(app, platform_id=platform_id, owner_user_id=user.id)
+        )

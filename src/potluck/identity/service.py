@@ -1,13 +1,459 @@
-"""Identity use cases (to be written)."""
+"""Identity use cases: people, sign-in, access tokens, platforms and their secret keys.
+
+Each use case opens its own unit of work on ``app.db``. Argon2 is deliberately slow, so
+passwords are hashed and verified outside any transaction: a write transaction on SQLite
+holds the database lock, and nobody should wait on it for a hash.
+
+Sign-in rate limits (``issue_token``), both from the ``auth_attempts`` table and
+``app.clock``:
+
+* per email: at most ``login_max_per_email`` *failed* attempts within
+  ``login_email_window_seconds``; the next attempt is refused (429) until the oldest of
+  those failures leaves the window. A successful sign-in clears the count (only failures
+  after the latest success are counted), so a person who mistyped a few times is not left one
+  typo away from a lock-out; an attacker cannot use that, since a success needs the password
+  and a locked email refuses even the right password (otherwise the lock would be an oracle).
+* per client address: at most ``login_max_per_client`` attempts of any outcome within
+  ``login_client_window_seconds`` (this one also stops one address trying many emails).
+
+A refused (429) attempt is not recorded and costs no hashing, so hammering a locked email
+does not extend its lock and cannot be used to keep a victim locked out beyond the window.
+An attempt is recorded as a failure *before* its password is checked and turned into a
+success afterwards, under a lock per email and per client (PostgreSQL advisory locks; SQLite
+serialises writers anyway), so concurrent attempts cannot exceed the limits.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import math
+import re
+import secrets
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from potluck.clock import utc
+from potluck.identity import passwords, tokens
+from potluck.identity.models import AuthAttempt, Platform, SystemSecret, User
+from potluck.ids import new_id
 
 if TYPE_CHECKING:
     from potluck.api.deps import Principal
     from potluck.bootstrap import Potluck
 
+ROLES = ("user", "admin")
+PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+NAME_MAX = 200
+EMAIL_MAX = 254  # RFC 5321 path limit
+SECRET_KEY_PREFIX = "sk_"  # noqa: S105 - a prefix, not a secret
+JWT_KEY_NAME = "jwt_signing_key"
+INVALID_CREDENTIALS = "the email or password is not correct"
+
+_LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_TLD = r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
+_EMAIL = re.compile(rf"(?P<local>{_LOCAL})@(?:{_LABEL}\.)+{_TLD}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class IdentityError(Exception):
+    """A refused identity operation; nothing was written.
+
+    ``status`` is the HTTP status the API answers with, ``field`` names the offending input,
+    ``retry_after`` (seconds) is set when the caller is rate limited.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 422,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: str
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformView:
+    id: str
+    name: str
+    owner_user_id: str | None
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105 - the scheme name
+
+
+# --- input rules (shared with the API schemas, which turn ValueError into a 422) ---
+
+
+def normalise_email(value: str) -> str:
+    """Strip and lowercase; refuse anything that is not a plain ``local@domain.tld``.
+
+    ASCII addresses only (no internationalised domains or local parts, no quoted local
+    parts, no IP literals): simple and predictable for an address used to sign in.
+    """
+    email = value.strip().lower()
+    match = _EMAIL.fullmatch(email)
+    if len(email) > EMAIL_MAX or match is None or len(match.group("local")) > 64:
+        raise ValueError("not a valid email address")
+    return email
+
+
+def check_password(value: str) -> str:
+    if len(value) < PASSWORD_MIN:
+        raise ValueError(f"the password must have at least {PASSWORD_MIN} characters")
+    if len(value) > PASSWORD_MAX:
+        raise ValueError(f"the password must have at most {PASSWORD_MAX} characters")
+    return value
+
+
+def clean_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError("the name must not be empty")
+    if len(name) > NAME_MAX:
+        raise ValueError(f"the name must have at most {NAME_MAX} characters")
+    if _CONTROL.search(name):
+        raise ValueError("the name must not contain control characters")
+    return name
+
+
+def _checked(field: str, rule: Any, value: str) -> str:
+    try:
+        result: str = rule(value)
+    except ValueError as exc:
+        raise IdentityError("validation_error", str(exc), field=field) from exc
+    return result
+
+
+def _user_view(u: User) -> UserView:
+    return UserView(u.id, u.email, u.name, u.role, utc(u.created_at))
+
+
+def _platform_view(p: Platform) -> PlatformView:
+    revoked = utc(p.revoked_at) if p.revoked_at is not None else None
+    return PlatformView(p.id, p.name, p.owner_user_id, p.key_prefix, utc(p.created_at), revoked)
+
+
+# --- people ---
+
+
+def register_user(
+    app: Potluck, *, email: str, password: str, name: str, role: str = "user"
+) -> UserView:
+    """Create a person. Raises ``email_taken`` (409) if the email is already registered."""
+    email = _checked("email", normalise_email, email)
+    password = _checked("password", check_password, password)
+    name = _checked("name", clean_name, name)
+    if role not in ROLES:
+        raise IdentityError("validation_error", f"role must be one of {ROLES}", field="role")
+    password_hash = passwords.hash_password(password)  # slow: before the transaction
+    taken = IdentityError(
+        "email_taken", "an account with this email already exists", status=409, field="email"
+    )
+    try:
+        with app.db.transaction() as s:
+            if s.scalar(select(User.id).where(User.email == email)) is not None:
+                raise taken
+            user = User(
+                id=new_id("usr"),
+                email=email,
+                name=name,
+                password_hash=password_hash,
+                role=role,
+                created_at=app.clock.now(),
+            )
+            s.add(user)
+            s.flush()
+            return _user_view(user)
+    except IntegrityError as exc:  # registered concurrently between our check and insert
+        raise taken from exc
+
+
+def get_user(app: Potluck, *, user_id: str) -> UserView:
+    with app.db.read() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise IdentityError("not_found", "no such user", status=404)
+        return _user_view(user)
+
+
+def promote_user(app: Potluck, *, email: str, role: str = "admin") -> UserView:
+    """Give the person with ``email`` a role (``admin`` or back to ``user``)."""
+    if role not in ROLES:
+        raise IdentityError("validation_error", f"role must be one of {ROLES}", field="role")
+    email = email.strip().lower()
+    with app.db.transaction() as s:
+        user = s.scalar(select(User).where(User.email == email))
+        if user is None:
+            raise IdentityError("not_found", f"no user with email {email}", status=404)
+        user.role = role
+        s.flush()
+        return _user_view(user)
+
+
+# --- sign-in ---
+
+
+def _lock_attempts(s: Session, *, email: str, client: str) -> None:
+    """Serialise sign-in attempts per email and per client (always in this order)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(1, func.hashtext(email))))
+        s.execute(select(func.pg_advisory_xact_lock(2, func.hashtext(client))))
+    # SQLite: the transaction began with BEGIN IMMEDIATE and holds the write lock already.
+
+
+def _free_at(s: Session, where: list[Any], *, limit: int, window: int, now: datetime) -> int:
+    """Seconds until fewer than ``limit`` matching attempts remain in the window (0: free).
+
+    Of the matching attempts in the window, the ``limit``-th newest is the one whose expiry
+    brings the count below the limit.
+    """
+    since = now - timedelta(seconds=window)
+    at = s.scalar(
+        select(AuthAttempt.at)
+        .where(*where, AuthAttempt.at > since)
+        .order_by(AuthAttempt.at.desc(), AuthAttempt.id.desc())
+        .offset(max(limit, 1) - 1)
+        .limit(1)
+    )
+    if limit > 0 and at is None:
+        return 0
+    frees = (utc(at) if at is not None else now) + timedelta(seconds=window)
+    return max(1, math.ceil((frees - now).total_seconds()))
+
+
+def _begin_attempt(app: Potluck, *, email: str, client: str) -> tuple[int, User | None]:
+    """Check the limits and record the attempt as failed; returns its id and the user."""
+    settings = app.settings
+    now = app.clock.now()
+    with app.db.transaction() as s:
+        _lock_attempts(s, email=email, client=client)
+        email_since = now - timedelta(seconds=settings.login_email_window_seconds)
+        # by id, not time: attempts of one email are inserted one at a time under the lock
+        last_success = s.scalar(
+            select(func.max(AuthAttempt.id)).where(
+                AuthAttempt.email == email,
+                AuthAttempt.succeeded == 1,
+                AuthAttempt.at > email_since,
+            )
+        )
+        failures = [AuthAttempt.email == email, AuthAttempt.succeeded == 0]
+        if last_success is not None:
+            failures.append(AuthAttempt.id > last_success)
+        wait = max(
+            _free_at(
+                s,
+                failures,
+                limit=settings.login_max_per_email,
+                window=settings.login_email_window_seconds,
+                now=now,
+            ),
+            _free_at(
+                s,
+                [AuthAttempt.client == client],
+                limit=settings.login_max_per_client,
+                window=settings.login_client_window_seconds,
+                now=now,
+            ),
+        )
+        if wait:
+            raise IdentityError(
+                "rate_limited",
+                f"too many sign-in attempts; retry in {wait} seconds",
+                status=429,
+                retry_after=wait,
+            )
+        attempt = AuthAttempt(email=email, client=client, succeeded=0, at=now)
+        s.add(attempt)
+        user = s.scalar(select(User).where(User.email == email))
+        s.flush()
+        return attempt.id, user
+
+
+def issue_token(app: Potluck, *, email: str, password: str, client: str) -> IssuedToken:
+    """Sign a person in: an access token for the right email and password.
+
+    Raises ``invalid_credentials`` (401, the same whether or not the email exists) or
+    ``rate_limited`` (429 with ``retry_after``); see the module docstring for the limits.
+    """
+    email = email.strip().lower()[:320]
+    client = (client or "unknown")[:64]
+    attempt_id, user = _begin_attempt(app, email=email, client=client)
+    if user is None:
+        passwords.verify_dummy(password)  # same time as a real check: no user enumeration
+        raise IdentityError("invalid_credentials", INVALID_CREDENTIALS, status=401)
+    if not passwords.verify_password(user.password_hash, password):
+        raise IdentityError("invalid_credentials", INVALID_CREDENTIALS, status=401)
+    new_hash = None
+    if passwords.needs_rehash(user.password_hash):  # parameters were raised since
+        new_hash = passwords.hash_password(password)
+    with app.db.transaction() as s:
+        s.execute(update(AuthAttempt).where(AuthAttempt.id == attempt_id).values(succeeded=1))
+        if new_hash is not None:
+            s.execute(
+                update(User)
+                .where(User.id == user.id, User.password_hash == user.password_hash)
+                .values(password_hash=new_hash)
+            )
+    ttl = app.settings.jwt_ttl_seconds
+    token = tokens.encode_access_token(
+        key=signing_key(app), user_id=user.id, now=app.clock.now(), ttl_seconds=ttl
+    )
+    return IssuedToken(access_token=token, expires_in=ttl)
+
+
+# --- the JWT signing key ---
+
+_keys_lock = threading.Lock()
+_keys: dict[int, tuple[weakref.ref[Potluck], str]] = {}
+
+
+def signing_key(app: Potluck) -> str:
+    """``settings.secret_key`` if set, else this installation's generated key (cached)."""
+    if app.settings.secret_key:
+        return app.settings.secret_key
+    cached = _keys.get(id(app))
+    if cached is not None and cached[0]() is app:
+        return cached[1]
+    key = _load_or_create_key(app)
+    app_id = id(app)  # the callback must not hold the app itself, or it would never die
+    with _keys_lock:
+        _keys[app_id] = (weakref.ref(app, lambda _: _keys.pop(app_id, None)), key)
+    return key
+
+
+def _load_or_create_key(app: Potluck) -> str:
+    with app.db.read() as s:
+        existing = s.scalar(select(SystemSecret.value).where(SystemSecret.name == JWT_KEY_NAME))
+    if existing is not None:
+        return existing
+    try:
+        with app.db.transaction() as s:
+            s.add(
+                SystemSecret(
+                    name=JWT_KEY_NAME, value=secrets.token_urlsafe(64), created_at=app.clock.now()
+                )
+            )
+    except IntegrityError:
+        pass  # another process created it first: use theirs
+    with app.db.read() as s:
+        value = s.scalar(select(SystemSecret.value).where(SystemSecret.name == JWT_KEY_NAME))
+    if value is None:  # pragma: no cover - inserted or found above
+        raise RuntimeError("the JWT signing key could not be stored")
+    return value
+
+
+# --- platforms ---
+
+
+def hash_secret_key(secret_key: str) -> str:
+    return hashlib.sha256(secret_key.encode()).hexdigest()
+
+
+def create_platform(
+    app: Potluck, *, name: str, owner_user_id: str | None = None
+) -> tuple[PlatformView, str]:
+    """Create a platform and its secret key; the key is returned here once and never again."""
+    name = _checked("name", clean_name, name)
+    secret_key = SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
+    with app.db.transaction() as s:
+        if owner_user_id is not None and s.get(User, owner_user_id) is None:
+            raise IdentityError("not_found", "no such owner", status=404, field="owner_user_id")
+        platform = Platform(
+            id=new_id("plt"),
+            name=name,
+            owner_user_id=owner_user_id,
+            key_hash=hash_secret_key(secret_key),
+            key_prefix=secret_key[:11],
+            created_at=app.clock.now(),
+        )
+        s.add(platform)
+        s.flush()
+        return _platform_view(platform), secret_key
+
+
+def get_platform(app: Potluck, *, platform_id: str, owner_user_id: str) -> PlatformView:
+    """The platform if ``owner_user_id`` owns it; 404 otherwise (others may not know it exists)."""
+    with app.db.read() as s:
+        platform = s.get(Platform, platform_id)
+        if platform is None or platform.owner_user_id != owner_user_id:
+            raise IdentityError("not_found", "no such platform", status=404)
+        return _platform_view(platform)
+
+
+def revoke_platform_key(app: Potluck, *, platform_id: str) -> PlatformView:
+    """Stop the platform's secret key from authenticating (idempotent)."""
+    with app.db.transaction() as s:
+        platform = s.get(Platform, platform_id)
+        if platform is None:
+            raise IdentityError("not_found", "no such platform", status=404)
+        if platform.revoked_at is None:
+            platform.revoked_at = app.clock.now()
+        s.flush()
+        return _platform_view(platform)
+
+
+# --- who is calling ---
+
 
 def principal_from_token(app: Potluck, token: str) -> Principal | None:
-    return None
+    """The caller behind a bearer token, or None for anything invalid.
+
+    ``sk_…`` is a platform's secret key (looked up by its sha256; revoked keys are refused);
+    anything else must be a valid access token of an existing person. The role comes from
+    the database, not the token, so a promotion or demotion applies at once.
+    """
+    from potluck.api.deps import Principal
+
+    if not token or len(token) > tokens.MAX_TOKEN_LENGTH:
+        return None
+    if token.startswith(SECRET_KEY_PREFIX):
+        with app.db.read() as s:
+            platform = s.scalar(
+                select(Platform).where(
+                    Platform.key_hash == hash_secret_key(token), Platform.revoked_at.is_(None)
+                )
+            )
+            if platform is None:
+                return None
+            return Principal(kind="platform", id=platform.id, name=platform.name, role="platform")
+    user_id = tokens.decode_access_token(token, key=signing_key(app), now=app.clock.now())
+    if user_id is None:
+        return None
+    with app.db.read() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return None
+        return Principal(kind="user", id=user.id, name=user.name, role=user.role)
