@@ -8,9 +8,10 @@ import threading
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+# Module state so that tests can swap in cheaper parameters (see tests/integration).
 _hasher = PasswordHasher()
 _dummy_lock = threading.Lock()
-_dummy_hash: str | None = None
+_dummy: tuple[PasswordHasher, str] | None = None
 
 
 def hash_password(password: str) -> str:
@@ -35,9 +36,9 @@ def needs_rehash(password_hash: str) -> bool:
 
 def verify_dummy(password: str) -> None:
     """Spend the same time as a real verification (for unknown emails): no timing oracle."""
-    global _dummy_hash
-    if _dummy_hash is None:
+    global _dummy
+    dummy = _dummy
+    if dummy is None or dummy[0] is not _hasher:  # made with today's parameters
         with _dummy_lock:
-            if _dummy_hash is None:
-                _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
-    verify_password(_dummy_hash, password)
+            dummy = _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(16)))
+    verify_password(dummy[1], password)
