@@ -1,0 +1,282 @@
+"""Transports: how a relayed event reaches the services that consume it.
+
+The relay hands every due outbox event to ``Transport.publish``; workers call
+``Transport.consume`` with a function that applies one event for one service inside a
+database transaction (inbox + handlers, see ``worker.apply_event``). Everything a product
+sees (``publish()`` into the outbox, handlers on the registry) is independent of the
+transport, so a RabbitMQ transport only has to implement this interface.
+
+``InProcessTransport`` (embedded mode) keeps its queue in the same database: one
+``bus_deliveries`` row per (event, subscribed service). Taking a delivery, applying the
+event and marking the delivery done all happen in one transaction, so a crash at any point
+leaves the delivery pending and it is simply taken again.
+"""
+
+from __future__ import annotations
+
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from potluck.bus.models import Delivery, OutboxEvent
+from potluck.bus.outbox import Event
+from potluck.clock import utc
+from potluck.config import Settings
+
+if TYPE_CHECKING:
+    from potluck.bootstrap import Potluck
+
+log = structlog.get_logger()
+
+# Applies ``event`` for ``service`` in ``session``; raises if a handler fails. Its return
+# value is ignored.
+Apply = Callable[[Session, str, Event], object]
+
+_MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff, capped, and a dead-letter after ``max_attempts`` failures."""
+
+    base_seconds: float
+    max_seconds: float
+    max_attempts: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            base_seconds=settings.bus_backoff_base_seconds,
+            max_seconds=settings.bus_backoff_max_seconds,
+            max_attempts=settings.bus_max_attempts,
+        )
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure: base, 2×base, 4×base… capped."""
+        # min() on the exponent first keeps 2**n from growing without bound.
+        return min(self.base_seconds * 2 ** min(max(attempts - 1, 0), 62), self.max_seconds)
+
+    def exhausted(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery that failed ``bus_max_attempts`` times and waits for a person."""
+
+    id: int
+    event_id: str
+    service: str
+    type: str
+    attempts: int
+    last_error: str | None
+    failed_at: datetime
+
+
+class Transport(ABC):
+    """Moves published events to consuming services, at least once."""
+
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Hand ``event`` to every subscribed service; durable once this returns."""
+
+    @abstractmethod
+    def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
+        """Take up to ``limit`` due messages for ``services`` and ``apply`` each one.
+
+        ``apply`` runs inside a database transaction; a message is acknowledged only after
+        that transaction commits. On failure the message is retried with backoff and
+        dead-lettered after repeated failures. Returns how many messages were handled
+        (successfully or not).
+        """
+
+    @abstractmethod
+    def dead_letters(self, *, limit: int = 50) -> list[DeadLetter]:
+        """Messages that exhausted their retries, most recent first."""
+
+    @abstractmethod
+    def retry_dead(self, delivery_id: int) -> bool:
+        """Queue a dead message again with a fresh retry budget; False if it is not dead."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Queue depth figures for /readyz and the admin status."""
+
+
+def error_text(exc: BaseException) -> str:
+    """What we store as ``last_error``: the exception and the last frames, bounded."""
+    text = "".join(traceback.format_exception(exc, limit=-3))
+    return text[-_MAX_ERROR_CHARS:]
+
+
+class InProcessTransport(Transport):
+    """The embedded transport: a queue table (``bus_deliveries``) in the application database."""
+
+    def __init__(self, app: Potluck) -> None:
+        self.app = app
+        self.retry = RetryPolicy.from_settings(app.settings)
+
+    def publish(self, event: Event) -> None:
+        services = self.app.registry.services_for(event.type)
+        if not services:
+            return  # nobody subscribes: nothing to deliver
+        now = self.app.clock.now()
+        # No unique constraint on (event, service): a republished event gets new rows and
+        # the consumer's inbox turns the second delivery into a no-op.
+        rows = [
+            {
+                "event_id": event.id,
+                "service": service,
+                "type": event.type,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for service in services
+        ]
+        with self.app.db.transaction() as session:
+            session.execute(insert(Delivery), rows)
+
+    def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
+        handled = 0
+        # One transaction per delivery, so one failing handler never undoes another's work.
+        while handled < limit and self._consume_one(services, apply):
+            handled += 1
+        return handled
+
+    def _consume_one(self, services: Sequence[str], apply: Apply) -> bool:
+        now = self.app.clock.now()
+        with self.app.db.transaction() as session:
+            delivery = session.execute(
+                select(Delivery)
+                .where(
+                    Delivery.status == "pending",
+                    Delivery.next_attempt_at <= now,
+                    Delivery.service.in_(services),
+                )
+                .order_by(Delivery.next_attempt_at, Delivery.id)
+                .limit(1)
+                # PostgreSQL: lets several workers share the queue. SQLite ignores it and
+                # BEGIN IMMEDIATE already makes this transaction the only writer.
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if delivery is None:
+                return False
+            event = _load_event(session, delivery.event_id)
+            try:
+                if event is None:
+                    raise LookupError(f"event {delivery.event_id} is not in bus_outbox")
+                # A savepoint, not a separate transaction: the handler's writes roll back but
+                # we keep the row lock while recording the failure, so no other worker can
+                # take the delivery again before its backoff is written.
+                with session.begin_nested():
+                    apply(session, delivery.service, event)
+            except Exception as exc:
+                self._record_failure(delivery, exc, now)
+            else:
+                delivery.status = "done"
+                delivery.updated_at = now
+        return True
+
+    def _record_failure(self, delivery: Delivery, exc: Exception, now: datetime) -> None:
+        delivery.attempts += 1
+        delivery.last_error = error_text(exc)
+        delivery.updated_at = now
+        fields = {
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "service": delivery.service,
+            "event_type": delivery.type,
+            "attempts": delivery.attempts,
+        }
+        if self.retry.exhausted(delivery.attempts):
+            delivery.status = "dead"
+            log.error("bus.delivery_dead", **fields, exc_info=exc)
+        else:
+            delay = self.retry.delay(delivery.attempts)
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            log.warning("bus.delivery_failed", **fields, retry_in_seconds=delay, exc_info=exc)
+
+    def dead_letters(self, *, limit: int = 50) -> list[DeadLetter]:
+        with self.app.db.read() as session:
+            rows = session.execute(
+                select(Delivery)
+                .where(Delivery.status == "dead")
+                .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
+                .limit(limit)
+            ).scalars()
+            return [
+                DeadLetter(
+                    id=d.id,
+                    event_id=d.event_id,
+                    service=d.service,
+                    type=d.type,
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    failed_at=utc(d.updated_at),
+                )
+                for d in rows
+            ]
+
+    def retry_dead(self, delivery_id: int) -> bool:
+        now = self.app.clock.now()
+        with self.app.db.transaction() as session:
+            # last_error is kept so the next failure (or success) can be compared with it.
+            requeued = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == "dead")
+                .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now)
+                .returning(Delivery.id)
+            ).scalar_one_or_none()
+        retried = requeued is not None
+        if retried:
+            log.info("bus.delivery_requeued", delivery_id=delivery_id)
+        return retried
+
+    def stats(self) -> dict[str, Any]:
+        with self.app.db.read() as session:
+            counts = dict(
+                session.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.status.in_(("pending", "dead")))
+                    .group_by(Delivery.status)
+                ).all()
+            )
+        return {
+            "deliveries_pending": int(counts.get("pending", 0)),
+            "deliveries_dead": int(counts.get("dead", 0)),
+        }
+
+
+def _load_event(session: Session, event_id: str) -> Event | None:
+    row = session.get(OutboxEvent, event_id)
+    if row is None:
+        return None
+    return Event(
+        id=row.id,
+        type=row.type,
+        occurred_at=utc(row.occurred_at),
+        version=row.version,
+        data=row.data,
+    )
+
+
+def make_transport(app: Potluck) -> Transport:
+    """The transport ``settings.transport`` names."""
+    if app.settings.transport == "inprocess":
+        return InProcessTransport(app)
+    if app.settings.transport == "rabbitmq":
+        raise NotImplementedError(
+            "POTLUCK_TRANSPORT=rabbitmq is not available yet; use the default 'inprocess' "
+            "transport (see docs/events.md)"
+        )
+    raise ValueError(f"unknown transport {app.settings.transport!r}")

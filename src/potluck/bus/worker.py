@@ -1,0 +1,69 @@
+"""Workers: apply delivered events to a service, exactly once per (service, event).
+
+Delivery is at least once (a relay that crashes republishes; a worker that crashes before
+its commit is handed the message again). The inbox row is written in the same transaction
+as the handlers' effect, so a second delivery of an already applied event changes nothing.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from potluck.bus.models import InboxEntry
+from potluck.bus.outbox import Event
+from potluck.bus.registry import HandlerContext
+
+if TYPE_CHECKING:
+    from potluck.bootstrap import Potluck
+
+
+class NoHandler(LookupError):
+    """A service was handed an event type it has no handler for (a wiring mistake)."""
+
+
+def apply_event(app: Potluck, session: Session, service: str, event: Event) -> bool:
+    """Record ``event`` in ``service``'s inbox and run its handlers, in ``session``.
+
+    Returns False (and runs nothing) when the inbox shows the event was already applied.
+    Any handler exception propagates: the caller rolls the whole effect back, inbox included.
+    """
+    handlers = app.registry.handlers(service, event.type)
+    if not handlers:
+        # Failing (and so retrying, then dead-lettering) is safer than acknowledging an
+        # event nobody applied: a deploy that adds the handler can then retry it.
+        raise NoHandler(f"service {service!r} has no handler for {event.type!r}")
+    now = app.clock.now()
+    # INSERT … ON CONFLICT DO NOTHING rather than "SELECT, then INSERT": when two deliveries
+    # of one event race on PostgreSQL, the second waits for the first to commit and then
+    # inserts nothing, instead of failing on the unique constraint.
+    dialect_insert = postgresql.insert if app.db.dialect == "postgresql" else sqlite.insert
+    # RETURNING, not rowcount: rowcount is not reliable across drivers (-1 means "unknown").
+    inserted = session.execute(
+        dialect_insert(InboxEntry)
+        .values(service=service, event_id=event.id, type=event.type, processed_at=now)
+        .on_conflict_do_nothing(index_elements=["service", "event_id"])
+        .returning(InboxEntry.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        return False
+    ctx = HandlerContext(session=session, now=now, app=app, service=service)
+    for handler in handlers:
+        handler(ctx, event)
+    return True
+
+
+def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> int:
+    """Apply up to ``limit`` due deliveries for ``service`` (or every registered service).
+
+    Returns how many deliveries were handled, successfully or not. A service that is not
+    registered in this process is never consumed here, so a worker pool only takes its own
+    messages.
+    """
+    services = [service] if service is not None else app.registry.services()
+    if not services:
+        return 0
+    return app.bus.transport.consume(services, partial(apply_event, app), limit=limit)
