@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from potluck import __version__
-from potluck.api import errors
+from potluck.api import errors, observability, openapi
+from potluck.api.idempotency import IdempotencyMiddleware
 from potluck.bootstrap import Potluck
 
 
@@ -38,6 +39,14 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     )
     app.state.potluck = potluck
     errors.install(app)
+    openapi.install(app)
+
+    # Middleware, outermost last: request id, access log, metrics and last-resort errors wrap
+    # the Idempotency-Key layer, which wraps the routes (and their exception handlers).
+    observability.configure_logging(potluck.settings)
+    app.state.metrics = observability.Metrics()
+    app.add_middleware(IdempotencyMiddleware, potluck=potluck)
+    app.add_middleware(observability.RequestContextMiddleware, metrics=app.state.metrics)
 
     from potluck.api.ops import router as ops_router
     from potluck.identity.api import router as identity_router

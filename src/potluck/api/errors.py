@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from potluck.ledger.service import LedgerError
@@ -129,8 +130,14 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         if any(e["code"] == "json_invalid" for e in errors):
+            # pydantic's location is a character offset; the field is the body as a whole.
+            body_errors = [
+                {"field": "body", "code": "json_invalid", "message": e["message"]}
+                for e in errors
+                if e["code"] == "json_invalid"
+            ]
             return problem_response(
-                422, "malformed_json", "the request body is not valid JSON", errors=errors
+                422, "malformed_json", "the request body is not valid JSON", errors=body_errors
             )
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
@@ -146,16 +153,70 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        from sqlalchemy.exc import DBAPIError, OperationalError
+        return unexpected_error_response(exc)
 
-        if (
-            isinstance(exc, OperationalError | DBAPIError)
-            and getattr(exc, "connection_invalidated", False)
-        ) or isinstance(exc, OperationalError):
-            return problem_response(
-                503,
-                "database_unavailable",
-                "the database is not answering; retry shortly",
-                headers={"Retry-After": "2"},
-            )
-        return problem_response(500, "internal_error", "an unexpected error occurred")
+
+def unexpected_error_response(exc: BaseException) -> JSONResponse:
+    """The answer to an exception nobody handled: 503 if the database is down, else 500."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if (
+        isinstance(exc, OperationalError | DBAPIError)
+        and getattr(exc, "connection_invalidated", False)
+    ) or isinstance(exc, OperationalError):
+        return problem_response(
+            503,
+            "database_unavailable",
+            "the database is not answering; retry shortly",
+            headers={"Retry-After": "2"},
+        )
+    return problem_response(500, "internal_error", "an unexpected error occurred")
+
+
+# --- OpenAPI: the problem+json shape, for route decorators' ``responses=`` ----------------
+
+
+class ProblemFieldError(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (members beyond these may appear, e.g. ``index``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code.")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="Field-level errors (422)."
+    )
+
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+
+_DESCRIPTIONS = {
+    401: "Missing or invalid credentials",
+    402: "Insufficient funds",
+    403: "The caller's kind (person or platform) may not use this endpoint",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflict",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "Not ready or temporarily unavailable",
+}
+
+
+def problem_response_doc(status: int, description: str | None = None) -> dict[str, Any]:
+    """One OpenAPI response entry whose body is a problem+json document."""
+    return {
+        "description": description or _DESCRIPTIONS.get(status, _TITLES.get(status, "Error")),
+        "content": {PROBLEM: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route decorator: ``responses=problem_responses(404, 409)``."""
+    return {status: problem_response_doc(status) for status in statuses}

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from potluck.api.deps import AppDep, CurrentPlatform, Principal
-from potluck.api.errors import ProblemError
+from potluck.api.errors import ProblemError, problem_responses
 from potluck.api.pagination import PageDep
 from potluck.clock import utc
 from potluck.ledger import service as ledger
@@ -79,13 +79,15 @@ def list_accounts(app: AppDep, platform: CurrentPlatform, page: PageDep) -> Acco
     return AccountList(data=[AccountRead.of(a) for a in rows], has_more=more)
 
 
-@router.get("/accounts/{account_id}", response_model=AccountRead)
+@router.get("/accounts/{account_id}", response_model=AccountRead, responses=problem_responses(404))
 def get_account(account_id: AccountId, app: AppDep, platform: CurrentPlatform) -> AccountRead:
     with app.db.read() as s:
         return AccountRead.of(ledger.get_account(s, account_id, scope=platform.scope))
 
 
-@router.get("/accounts/{account_id}/entries", response_model=EntryList)
+@router.get(
+    "/accounts/{account_id}/entries", response_model=EntryList, responses=problem_responses(404)
+)
 def list_entries(
     account_id: AccountId, app: AppDep, platform: CurrentPlatform, page: PageDep
 ) -> EntryList:
@@ -119,7 +121,10 @@ def list_entries(
     "/transfers",
     status_code=201,
     response_model=TransferRead,
-    responses={200: {"model": TransferRead, "description": "The transfer already existed"}},
+    responses={
+        200: {"model": TransferRead, "description": "The transfer already existed"},
+        **problem_responses(402, 404, 409),
+    },
 )
 def create_transfer(
     body: TransferCreate, app: AppDep, platform: CurrentPlatform, response: Response
@@ -135,7 +140,10 @@ def create_transfer(
     "/transfers/batch",
     status_code=201,
     response_model=TransferBatchRead,
-    responses={200: {"model": TransferBatchRead, "description": "The batch already existed"}},
+    responses={
+        200: {"model": TransferBatchRead, "description": "The batch already existed"},
+        **problem_responses(402, 404, 409),
+    },
 )
 def create_batch(
     body: TransferBatchCreate, app: AppDep, platform: CurrentPlatform, response: Response
@@ -149,13 +157,19 @@ def create_batch(
     return TransferBatchRead(data=[TransferRead.of(r.transfer) for r in results])
 
 
-@router.get("/transfers/{transfer_id}", response_model=TransferRead)
+@router.get(
+    "/transfers/{transfer_id}", response_model=TransferRead, responses=problem_responses(404)
+)
 def get_transfer(transfer_id: TransferId, app: AppDep, platform: CurrentPlatform) -> TransferRead:
     with app.db.read() as s:
         return TransferRead.of(ledger.get_transfer(s, transfer_id, scope=platform.scope))
 
 
-@router.post("/transfers/{transfer_id}/post", response_model=TransferRead)
+@router.post(
+    "/transfers/{transfer_id}/post",
+    response_model=TransferRead,
+    responses=problem_responses(402, 404, 409),
+)
 def post_transfer(
     transfer_id: TransferId,
     app: AppDep,
@@ -173,7 +187,11 @@ def post_transfer(
         return TransferRead.of(ledger.get_transfer(s, transfer_id, scope=platform.scope))
 
 
-@router.post("/transfers/{transfer_id}/void", response_model=TransferRead)
+@router.post(
+    "/transfers/{transfer_id}/void",
+    response_model=TransferRead,
+    responses=problem_responses(404, 409),
+)
 def void_transfer(
     transfer_id: TransferId,
     app: AppDep,
