@@ -32,7 +32,7 @@ def _app_with(app: Potluck, **bus_settings: object) -> Potluck:
 
 def _publish(app: Potluck, event_type: str, **kwargs: object) -> str:
     with app.db.transaction() as s:
-        return publish(s, event_type, {"n": 1}, now=app.clock.now(), **kwargs)  # type: ignore[arg-type]
+        return publish(s, event_type, {"n": 1}, now=app.clock.now(), **kwargs)
 
 
 def _deliveries(app: Potluck, event_id: str) -> list[Delivery]:
@@ -43,7 +43,7 @@ def _deliveries(app: Potluck, event_id: str) -> list[Delivery]:
         return [_detached(s, d) for d in rows]
 
 
-def _detached(s, obj):  # type: ignore[no-untyped-def]
+def _detached(s, obj):
     s.expunge(obj)  # keep loaded attributes readable after the read transaction ends
     return obj
 
@@ -58,7 +58,7 @@ def _count(app: Potluck, model: type, *where: object) -> int:
         return int(s.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
 
-def _fails_first(times: int, calls: list[str]):  # type: ignore[no-untyped-def]
+def _fails_first(times: int, calls: list[str]):
     """A handler that writes its effect, then raises on its first ``times`` calls."""
 
     def handler(ctx: HandlerContext, event: Event) -> None:
@@ -96,7 +96,7 @@ def test_rolled_back_publish_delivers_nothing_and_committed_publish_runs_once(ap
 
     row = _outbox(app, event_id)
     assert row.status == "sent"
-    assert utc(row.sent_at) == app.clock.now()  # type: ignore[arg-type]
+    assert utc(row.sent_at) == app.clock.now()
     assert [d.status for d in _deliveries(app, event_id)] == ["done"]
 
 
@@ -215,7 +215,7 @@ def test_failing_handler_is_retried_with_backoff_and_applied_once(app, db, clock
 
 def test_backoff_is_capped(app):
     retry = _app_with(app, bus_backoff_base_seconds=1.0, bus_backoff_max_seconds=10.0)
-    policy = retry.bus.transport.retry  # type: ignore[attr-defined]
+    policy = retry.bus.transport.retry
     assert [policy.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert policy.delay(10_000) == 10
 
@@ -294,6 +294,32 @@ def test_each_subscribed_service_gets_the_event_with_its_own_inbox(app, db, cloc
     assert pending == ["beta"]
     assert app.bus.work_once(service="beta") == 1
     assert count_effects(db, event_id=event_id) == 2  # still one per service
+
+
+def test_worker_fails_a_delivery_without_handler_and_skips_unknown_services(app):
+    app.registry.register("svc", "test.thing", record_effect)
+    event_id = _publish(app, "test.unhandled")
+    now = app.clock.now()
+    with app.db.transaction() as s:
+        for service in ("svc", "not_in_this_process"):
+            s.add(
+                Delivery(
+                    event_id=event_id,
+                    service=service,
+                    type="test.unhandled",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    assert app.bus.work_once() == 1
+    by_service = {d.service: d for d in _deliveries(app, event_id)}
+    assert by_service["svc"].attempts == 1
+    assert "NoHandler" in (by_service["svc"].last_error or "")
+    assert by_service["not_in_this_process"].attempts == 0
+    assert _count(app, InboxEntry) == 0
 
 
 def test_events_published_by_handlers_are_delivered_in_the_same_drain(app, db):
@@ -393,7 +419,7 @@ def test_concurrent_relays_and_workers_never_double_process(app, db):
     app.registry.register("svc", "test.thing", handler)
     event_ids = {_publish(app, "test.thing") for _ in range(60)}
 
-    def run(step) -> None:  # type: ignore[no-untyped-def]
+    def run(step) -> None:
         barrier.wait()
         while step(limit=5):
             pass
