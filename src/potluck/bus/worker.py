@@ -31,11 +31,6 @@ def apply_event(app: Potluck, session: Session, service: str, event: Event) -> b
     Returns False (and runs nothing) when the inbox shows the event was already applied.
     Any handler exception propagates: the caller rolls the whole effect back, inbox included.
     """
-    handlers = app.registry.handlers(service, event.type)
-    if not handlers:
-        # Failing (and so retrying, then dead-lettering) is safer than acknowledging an
-        # event nobody applied: a deploy that adds the handler can then retry it.
-        raise NoHandler(f"service {service!r} has no handler for {event.type!r}")
     now = app.clock.now()
     # INSERT … ON CONFLICT DO NOTHING rather than "SELECT, then INSERT": when two deliveries
     # of one event race on PostgreSQL, the second waits for the first to commit and then
@@ -50,6 +45,11 @@ def apply_event(app: Potluck, session: Session, service: str, event: Event) -> b
     ).scalar_one_or_none()
     if inserted is None:
         return False
+    handlers = app.registry.handlers(service, event.type)
+    if not handlers:
+        # Failing (and so retrying, then dead-lettering) is safer than acknowledging an
+        # event nobody applied: a deploy that adds the handler can then retry it.
+        raise NoHandler(f"service {service!r} has no handler for {event.type!r}")
     ctx = HandlerContext(session=session, now=now, app=app, service=service)
     for handler in handlers:
         handler(ctx, event)
