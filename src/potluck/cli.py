@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from potluck.config import get_settings
 
@@ -100,10 +99,10 @@ def demo() -> None:
     potluck = bootstrap()
     result = load_demo(potluck)
     potluck.bus.drain()
-    table = Table(title="Demo data", show_header=False)
+    console.print("[bold]Demo data[/bold]")
     for key, value in result.items():
-        table.add_row(key, str(value))
-    console.print(table)
+        # soft_wrap: keys and ids must stay on one line so they can be copied
+        console.print(f"  {key}: {value}", soft_wrap=True, highlight=False)
 
 
 @ledger_app.command("audit")
