@@ -83,6 +83,7 @@ def test_register_login_me(client, potluck):
 
     r = login(client, email="ADA@example.com ")
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
     token = r.json()
     assert token["token_type"] == "bearer"
     assert token["expires_in"] == potluck.settings.jwt_ttl_seconds
@@ -368,6 +369,7 @@ def test_platform_key_is_shown_once_and_authenticates(client, potluck):
     owner = signed_in(client)
     r = create_platform(client, owner)
     assert r.status_code == 201, r.text
+    assert r.headers["cache-control"] == "no-store"
     created = r.json()
     secret = created["secret_key"]
     assert secret.startswith("sk_")

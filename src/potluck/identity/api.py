@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 
 from potluck.api.deps import AppDep, CurrentUser
-from potluck.api.errors import ProblemError
+from potluck.api.errors import ProblemError, problem_response_doc, problem_responses
 from potluck.identity import service
 from potluck.identity.schemas import (
     PlatformCreate,
@@ -24,6 +24,15 @@ from potluck.identity.schemas import (
 router = APIRouter(prefix="/v1", tags=["identity"])
 
 PlatformId = Annotated[str, Path(max_length=40)]
+
+_RATE_LIMITED = problem_response_doc(429, "Too many sign-in attempts (`rate_limited`)") | {
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until an attempt is allowed again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+}
 
 
 @contextmanager
@@ -43,18 +52,30 @@ def problems() -> Iterator[None]:
         ) from exc
 
 
-@router.post("/auth/register", status_code=201, response_model=UserRead)
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserRead,
+    responses={409: problem_response_doc(409, "The email is taken (`email_taken`)")},
+)
 def register(body: UserCreate, app: AppDep) -> UserRead:
     with problems():
         user = service.register_user(app, email=body.email, password=body.password, name=body.name)
     return UserRead.of(user)
 
 
-@router.post("/auth/token", response_model=TokenRead)
-def token(body: TokenRequest, app: AppDep, request: Request) -> TokenRead:
+@router.post(
+    "/auth/token",
+    response_model=TokenRead,
+    # 401 `invalid_credentials` whether or not the email exists
+    responses={**problem_responses(401), 429: _RATE_LIMITED},
+)
+def token(body: TokenRequest, app: AppDep, request: Request, response: Response) -> TokenRead:
     client = request.client.host if request.client else "unknown"
     with problems():
         issued = service.issue_token(app, email=body.email, password=body.password, client=client)
+    # RFC 6749 5.1; also keeps the token out of the Idempotency-Key store.
+    response.headers["Cache-Control"] = "no-store"
     return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
@@ -65,9 +86,13 @@ def me(app: AppDep, user: CurrentUser) -> UserRead:
 
 
 @router.post("/platforms", status_code=201, response_model=PlatformCreated)
-def create_platform(body: PlatformCreate, app: AppDep, user: CurrentUser) -> PlatformCreated:
+def create_platform(
+    body: PlatformCreate, app: AppDep, user: CurrentUser, response: Response
+) -> PlatformCreated:
     with problems():
         platform, secret_key = service.create_platform(app, name=body.name, owner_user_id=user.id)
+    # The secret key is shown once: not cached, and not kept by the Idempotency-Key store.
+    response.headers["Cache-Control"] = "no-store"
     return PlatformCreated.with_key(platform, secret_key)
 
 
