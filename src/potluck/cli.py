@@ -64,7 +64,8 @@ def serve(
         os.environ["POTLUCK_EMBEDDED_WORKERS"] = "true" if embedded_workers else "false"
     console.print(
         f"Potluck on http://{host}:{port}  (database: {_redact(settings.database_url)}, "
-        f"transport: {settings.transport})"
+        f"transport: {settings.transport})",
+        soft_wrap=True,
     )
     uvicorn.run(
         "potluck.api.asgi:app_factory",
