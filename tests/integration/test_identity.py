@@ -358,6 +358,17 @@ def test_concurrent_attempts_cannot_exceed_the_limit(potluck):
     assert sorted(outcomes) == [401] * 3 + [429] * 5
 
 
+def test_old_attempts_are_pruned_once_outside_every_window(client, potluck, clock):
+    _limits(potluck, login_email_window_seconds=900, login_client_window_seconds=60)
+    login(client, email="ghost@example.com")
+    clock.advance(600)
+    login(client, email="ghost@example.com")
+    clock.advance(300)
+    assert service.prune_auth_attempts(potluck) == 1
+    with potluck.db.read() as s:
+        assert s.query(AuthAttempt).count() == 1
+
+
 # --- platforms ---
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -332,6 +332,19 @@ def issue_token(app: Potluck, *, email: str, password: str, client: str) -> Issu
         key=signing_key(app), user_id=user.id, now=app.clock.now(), ttl_seconds=ttl
     )
     return IssuedToken(access_token=token, expires_in=ttl)
+
+
+def prune_auth_attempts(app: Potluck) -> int:
+    """Delete sign-in attempts older than both rate-limit windows; returns how many.
+
+    Nothing reads them after that. Meant for a periodic job (a timer event or cron).
+    """
+    settings = app.settings
+    keep = max(settings.login_email_window_seconds, settings.login_client_window_seconds)
+    cutoff = app.clock.now() - timedelta(seconds=keep)
+    with app.db.transaction() as s:
+        result = s.execute(delete(AuthAttempt).where(AuthAttempt.at <= cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- the JWT signing key ---
