@@ -145,6 +145,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, bad form data): the
+            # same 422 as malformed JSON, which is what the OpenAPI document promises.
+            return problem_response(
+                422,
+                "malformed_json",
+                "the request body could not be parsed; send UTF-8 JSON",
+                errors=[{"field": "body", "code": "body_unparsable", "message": str(exc.detail)}],
+            )
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )

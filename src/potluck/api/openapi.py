@@ -7,6 +7,7 @@ route can give. After FastAPI builds the document, each operation gets:
 - its 422 as problem+json, on every route that takes input and on every POST (an invalid
   ``Idempotency-Key`` is a 422 too);
 - 401 (and 403 for person-only or platform-only routes) when the route needs a caller;
+- 404 when the path names a resource (one the caller may not see is a 404 too);
 - on POST: the optional ``Idempotency-Key`` header and 409 (``idempotency_key_reused`` /
   ``idempotency_key_in_use``).
 
@@ -61,6 +62,9 @@ def _amend(route: RouteContext, method: str, op: dict[str, Any]) -> None:
     extra: dict[int, dict[str, Any]] = {}
     if method == "post" or _takes_input(route) or "422" in responses:
         extra[422] = problem_response_doc(422)
+    if route.dependant.path_params:
+        # DESIGN.md: a resource the caller may not see answers 404, like one that is not there.
+        extra[404] = problem_response_doc(404)
     if calls & {deps.current_principal, deps.current_user, deps.current_platform}:
         extra[401] = problem_response_doc(401)
     if calls & {deps.current_user, deps.current_platform}:

@@ -1,0 +1,89 @@
+"""schemathesis over the whole OpenAPI document, in-process, as a platform and as a person.
+
+Checks: no 5xx, every reply matches its documented schema, status code and content type.
+SQLite only (the point is the API's contract, not the storage); small example counts keep the
+file well under 90 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from argon2 import PasswordHasher
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode, checks
+
+from potluck.api.app import create_app
+from potluck.identity import passwords, service
+
+pytestmark = pytest.mark.sqlite_only
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.response_schema_conformance,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+]
+PASSWORD = "correct horse battery"
+MAX_EXAMPLES = 25
+MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+
+
+@pytest.fixture
+def api(potluck, monkeypatch):
+    # Argon2 at production cost would spend the time budget on hashing.
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    app = create_app(potluck)
+    user = service.register_user(potluck, email="ada@example.com", password=PASSWORD, name="Ada")
+    token = service.issue_token(potluck, email="ada@example.com", password=PASSWORD, client="t")
+    _, secret = service.create_platform(potluck, name="Acme", owner_user_id=user.id)
+    app.state.test_headers = {
+        "platform": {"Authorization": f"Bearer {secret}"},
+        "person": {"Authorization": f"Bearer {token.access_token}"},
+    }
+    return app
+
+
+SETTINGS = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
+
+
+def run_contract(app, headers, *, modes):
+    """Every operation, each in its own hypothesis run; all failures are reported together."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+        for mode in modes:
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @SETTINGS
+            def check(case):
+                case.call_and_validate(headers=headers, checks=CHECKS)
+
+            try:
+                check()
+            except Unsatisfiable:
+                pass  # nothing to make invalid: the operation takes no input
+            except (Exception, BaseExceptionGroup) as exc:
+                failures.append(f"{operation.label} [{mode.value}]:\n{exc}")
+    assert operations > 10
+    assert not failures, "\n\n".join(failures)
+
+
+def test_api_contract_as_platform(api):
+    run_contract(api, api.state.test_headers["platform"], modes=MODES)
+
+
+def test_api_contract_as_person(api):
+    run_contract(api, api.state.test_headers["person"], modes=MODES)
