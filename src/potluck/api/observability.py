@@ -54,7 +54,9 @@ def configure_logging(settings: Settings) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
@@ -173,12 +175,13 @@ class RequestContextMiddleware:
                 self.metrics.latency.labels(method, route).observe(duration)
                 if replayed:
                     self.metrics.idempotent_replays.inc()
-                access_log.info(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    route=route,
-                    status=status,
-                    duration_ms=round(duration * 1000, 2),
-                    replayed=replayed or None,
-                )
+                fields: dict[str, Any] = {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                }
+                if replayed:
+                    fields["idempotent_replayed"] = True
+                access_log.info("request", **fields)
