@@ -25,9 +25,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,9 +45,9 @@ SYSTEM_SCOPE = "system"
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
 
-_ACCOUNTS = Account.__table__
-_TRANSFERS = Transfer.__table__
-_ENTRIES = Entry.__table__
+_ACCOUNTS = cast(Table, Account.__table__)
+_TRANSFERS = cast(Table, Transfer.__table__)
+_ENTRIES = cast(Table, Entry.__table__)
 
 
 class LedgerError(Exception):
@@ -345,8 +345,8 @@ def create_transfers(
         if isinstance(op, NewTransfer):
             account_ids.update((op.debit_account_id, op.credit_account_id))
         elif op.pending_client_id in pendings:
-            p = pendings[op.pending_client_id]
-            account_ids.update((p["debit_account_id"], p["credit_account_id"]))
+            ref = pendings[op.pending_client_id]
+            account_ids.update((ref["debit_account_id"], ref["credit_account_id"]))
     accounts: dict[str, _Totals] = {}
     if account_ids:
         rows = session.execute(
@@ -441,10 +441,11 @@ def create_transfers(
             .execution_options(synchronize_session=False),
             changed,
         )
-    for hold_id, values in resolved.items():
-        if hold_id in {p.values["id"] for p in planned}:
+    created_ids = {p.values["id"] for p in planned}
+    for hold_id, changes in resolved.items():
+        if hold_id in created_ids:
             continue  # a hold created and resolved in this very batch: already final
-        session.execute(update(_TRANSFERS).where(_TRANSFERS.c.id == hold_id).values(**values))
+        session.execute(update(_TRANSFERS).where(_TRANSFERS.c.id == hold_id).values(**changes))
     for p in planned:
         v = p.values
         if v["kind"] == "pending" and v["timeout_at"] is not None and v["status"] == "pending":
