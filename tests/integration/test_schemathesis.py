@@ -26,7 +26,7 @@ CHECKS = [
     checks.content_type_conformance,
 ]
 PASSWORD = "correct horse battery"
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 40
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 
 

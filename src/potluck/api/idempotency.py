@@ -407,10 +407,13 @@ class IdempotencyMiddleware:
 
         try:
             await self.app(scope, receive, capture)
-        except BaseException:
+        except Exception:
+            # A failure is a 5xx: forget the claim so that a retry runs.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(release, app, caller, key, lease)
             raise
+        # Cancelled (shutdown): whether the route committed is unknown, so the claim stays
+        # until its lease runs out rather than inviting an immediate second run.
         if start is None:
             await anyio.to_thread.run_sync(release, app, caller, key, lease)
             return
