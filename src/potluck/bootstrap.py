@@ -30,9 +30,11 @@ class Potluck:
 
 def register_handlers(registry: HandlerRegistry) -> None:
     """Every product registers its event handlers here."""
+    from potluck import maintenance
     from potluck.ledger import handlers as ledger_handlers
 
     ledger_handlers.register(registry)
+    maintenance.register(registry)
 
 
 def bootstrap(

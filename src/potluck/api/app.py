@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from potluck import __version__
+from potluck import __version__, maintenance
 from potluck.api import errors, observability, openapi
 from potluck.api.idempotency import IdempotencyMiddleware
 from potluck.bootstrap import Potluck
@@ -23,6 +23,7 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_workers:
+            maintenance.ensure_scheduled(potluck)
             potluck.bus.start()
         try:
             yield

@@ -228,9 +228,13 @@ def release(app: Potluck, scope: str, key: str, lease: datetime) -> None:
 
 def purge_expired_keys(app: Potluck) -> int:
     """Delete keys past their lifetime (and not held by a running request); returns how many."""
-    now = app.clock.now()
     with app.db.transaction() as s:
-        result = s.execute(delete(_T).where(_T.c.expires_at <= now, _T.c.locked_until <= now))
+        return purge_expired_keys_in(s, now=app.clock.now())
+
+
+def purge_expired_keys_in(session: Session, *, now: datetime) -> int:
+    """``purge_expired_keys`` inside the caller's transaction (the maintenance timer)."""
+    result = session.execute(delete(_T).where(_T.c.expires_at <= now, _T.c.locked_until <= now))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

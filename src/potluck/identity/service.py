@@ -47,6 +47,7 @@ from potluck.ids import new_id
 if TYPE_CHECKING:
     from potluck.api.deps import Principal
     from potluck.bootstrap import Potluck
+    from potluck.config import Settings
 
 ROLES = ("user", "admin")
 PASSWORD_MIN = 10
@@ -339,12 +340,16 @@ def prune_auth_attempts(app: Potluck) -> int:
 
     Nothing reads them after that. Meant for a periodic job (a timer event or cron).
     """
-    settings = app.settings
-    keep = max(settings.login_email_window_seconds, settings.login_client_window_seconds)
-    cutoff = app.clock.now() - timedelta(seconds=keep)
     with app.db.transaction() as s:
-        result = s.execute(delete(AuthAttempt).where(AuthAttempt.at <= cutoff))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return prune_auth_attempts_in(s, settings=app.settings, now=app.clock.now())
+
+
+def prune_auth_attempts_in(session: Session, *, settings: Settings, now: datetime) -> int:
+    """``prune_auth_attempts`` inside the caller's transaction (the maintenance timer)."""
+    keep = max(settings.login_email_window_seconds, settings.login_client_window_seconds)
+    cutoff = now - timedelta(seconds=keep)
+    result = session.execute(delete(AuthAttempt).where(AuthAttempt.at <= cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- the JWT signing key ---
