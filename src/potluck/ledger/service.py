@@ -48,6 +48,22 @@ HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
 _ACCOUNTS = cast(Table, Account.__table__)
 _TRANSFERS = cast(Table, Transfer.__table__)
 _ENTRIES = cast(Table, Entry.__table__)
+# What a transfer needs of an account it locks (not its metadata or timestamps).
+_LOCK_COLUMNS = [
+    _ACCOUNTS.c[name]
+    for name in (
+        "id",
+        "scope",
+        "book",
+        "currency",
+        "debits_must_not_exceed_credits",
+        "credits_must_not_exceed_debits",
+        "debits_posted",
+        "credits_posted",
+        "debits_pending",
+        "credits_pending",
+    )
+]
 
 
 class LedgerError(Exception):
@@ -350,7 +366,7 @@ def create_transfers(
     accounts: dict[str, _Totals] = {}
     if account_ids:
         rows = session.execute(
-            select(_ACCOUNTS)
+            select(*_LOCK_COLUMNS)
             .where(_ACCOUNTS.c.id.in_(sorted(account_ids)))
             .order_by(_ACCOUNTS.c.id)
             .with_for_update()
@@ -367,14 +383,22 @@ def create_transfers(
             )
 
     # 3. Idempotency: read after the locks, so a concurrent twin has committed by now.
-    existing = {
-        r["client_id"]: r
-        for r in session.execute(
-            select(_TRANSFERS).where(
-                _TRANSFERS.c.scope == scope, _TRANSFERS.c.client_id.in_(planned_ids)
-            )
-        ).mappings()
-    }
+    # Ids generated above are new by construction; only ids a client chose can exist.
+    chosen = [
+        client_id
+        for op, client_id in zip(ops, planned_ids, strict=True)
+        if not (isinstance(op, NewTransfer) and op.client_id is None)
+    ]
+    existing: dict[str, Any] = {}
+    if chosen:
+        existing = {
+            r["client_id"]: r
+            for r in session.execute(
+                select(_TRANSFERS).where(
+                    _TRANSFERS.c.scope == scope, _TRANSFERS.c.client_id.in_(chosen)
+                )
+            ).mappings()
+        }
     if existing:
         return _replay(session, ops, planned_ids, existing, pendings)
 
@@ -508,7 +532,10 @@ def _expire_locked(session: Session, holds: Sequence[Any], *, now: datetime) -> 
         return 0
     ids = sorted({h[k] for h in due for k in ("debit_account_id", "credit_account_id")})
     rows = session.execute(
-        select(_ACCOUNTS).where(_ACCOUNTS.c.id.in_(ids)).order_by(_ACCOUNTS.c.id).with_for_update()
+        select(*_LOCK_COLUMNS)
+        .where(_ACCOUNTS.c.id.in_(ids))
+        .order_by(_ACCOUNTS.c.id)
+        .with_for_update()
     ).mappings()
     accounts = {
         r["id"]: _Totals(
@@ -834,7 +861,8 @@ def _plan_new(
     debit.changed = credit.changed = True
     _check_overflow(debit, index)
     _check_overflow(credit, index)
-    transfer_id = new_id("tr")
+    # A generated client id is itself a fresh transfer id: one ULID instead of two.
+    transfer_id = client_id if op.client_id is None else new_id("tr")
     timeout_at = now + timedelta(seconds=op.timeout_seconds) if op.timeout_seconds else None
     values = {
         "id": transfer_id,
