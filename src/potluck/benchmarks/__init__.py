@@ -1,0 +1,1 @@
+"""Benchmarks (``potluck bench …``); figures and how to rerun them in docs/benchmarks.md."""

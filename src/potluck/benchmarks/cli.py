@@ -1,0 +1,175 @@
+"""``potluck bench ledger``: the ledger benchmark with a Rich progress bar and results table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from potluck.benchmarks import ledger as bench
+
+bench_app = typer.Typer(help="Benchmarks (figures in docs/benchmarks.md).", no_args_is_help=True)
+# Wide enough for the results table when the output is a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+
+@bench_app.callback()
+def bench_group() -> None:
+    """Benchmarks (figures in docs/benchmarks.md)."""
+
+
+class Backend(StrEnum):
+    sqlite = "sqlite"
+    postgresql = "postgresql"
+    all = "all"
+
+
+class RichProgress:
+    """The benchmark's progress, one bar per phase."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def start(self, description: str, total: int) -> Callable[[int], None]:
+        task = self.progress.add_task(description, total=total)
+
+        def advance(n: int) -> None:
+            if n:
+                self.progress.advance(task, n)
+
+        return advance
+
+    def log(self, message: str) -> None:
+        self.progress.console.log(message)
+
+
+def results_table(report: bench.Report) -> Table:
+    table = Table(title="Ledger benchmark", show_lines=False)
+    for name, justify in (
+        ("system", "left"),
+        ("backend", "left"),
+        ("scenario", "left"),
+        ("clients", "right"),
+        ("ops", "right"),
+        ("seconds", "right"),
+        ("per second", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("refused/errors", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in report.figures:
+        table.add_row(
+            f.system,
+            f.backend,
+            f.scenario,
+            str(f.clients),
+            f"{f.operations:,}",
+            f"{f.seconds:.2f}",
+            f"{f.per_second:,.0f}",
+            "-" if f.p50_ms is None else f"{f.p50_ms:.2f}",
+            "-" if f.p99_ms is None else f"{f.p99_ms:.2f}",
+            f"{f.refused}/{f.errors}",
+        )
+    return table
+
+
+def targets_table(report: bench.Report) -> Table:
+    table = Table(title="Targets (foundation issue)")
+    table.add_column("target")
+    table.add_column("wanted")
+    table.add_column("measured")
+    table.add_column("result")
+    for t in report.targets:
+        verdict = (
+            "[yellow]not measured[/]"
+            if t.ok is None
+            else ("[green]PASS[/]" if t.ok else "[red]MISS[/]")
+        )
+        table.add_row(t.name, t.wanted, t.measured, verdict)
+    return table
+
+
+@bench_app.command("ledger")
+def ledger_command(
+    backend: Annotated[Backend, typer.Option(help="Database(s) to measure.")] = Backend.all,
+    transfers: Annotated[
+        int, typer.Option(help="Transfers per single-transfer scenario (and per HTTP run).")
+    ] = 10_000,
+    clients: Annotated[int, typer.Option(help="Concurrent clients (threads).")] = 16,
+    batches: Annotated[int, typer.Option(help="Batches of 1,000 transfers.")] = 50,
+    accounts: Annotated[int, typer.Option(help="Accounts in the workload.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for accounts and random pairs.")] = 42,
+    pgbench_seconds: Annotated[int, typer.Option(help="Duration of pgbench -N.")] = 15,
+    quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
+    skip_hordak: Annotated[bool, typer.Option(help="Skip the django-hordak reference.")] = False,
+    skip_pgbench: Annotated[bool, typer.Option(help="Skip the pgbench -N reference.")] = False,
+    skip_http: Annotated[bool, typer.Option(help="Skip HTTP POST /v1/transfers.")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Transfers/s and p50/p99 for single, batched and HTTP transfers, with references."""
+    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    common: dict[str, Any] = {
+        "backends": backends,
+        "clients": clients,
+        "accounts": accounts,
+        "seed": seed,
+        "hordak": not skip_hordak,
+        "pgbench": not skip_pgbench,
+        "http": not skip_http,
+    }
+    if quick:
+        opts = bench.Options.quick(**common)
+    else:
+        opts = bench.Options(
+            transfers=transfers,
+            http_transfers=transfers,
+            batches=batches,
+            pgbench_seconds=pgbench_seconds,
+            **common,
+        )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = bench.run(opts, RichProgress(progress))
+    console.print(results_table(report))
+    console.print(targets_table(report))
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    m = report.machine
+    console.print(
+        f"machine: {m.get('cpu')} x{m.get('cores')}, {m.get('memory')}, PostgreSQL "
+        f"{m.get('postgresql', '?')}, SQLite {m.get('sqlite')}, load average "
+        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
+    )
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
+if __name__ == "__main__":
+    bench_app()
