@@ -428,7 +428,7 @@ def test_unknown_and_revoked_keys_are_401(client, potluck):
     assert_problem(r, 401, "unauthorized")
 
     created = create_platform(client, signed_in(client)).json()
-    service.revoke_platform_key(potluck, platform_id=created["id"])
+    service.revoke_platform_key(potluck, platform_id=created["id"], owner_user_id=None)
     r = client.get("/v1/accounts", headers=bearer(created["secret_key"]))
     assert_problem(r, 401, "unauthorized")
 

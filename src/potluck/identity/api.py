@@ -10,10 +10,12 @@ from fastapi import APIRouter, Path, Request, Response
 
 from potluck.api.deps import AppDep, CurrentUser
 from potluck.api.errors import ProblemError, problem_response_doc, problem_responses
+from potluck.api.pagination import PageDep
 from potluck.identity import service
 from potluck.identity.schemas import (
     PlatformCreate,
     PlatformCreated,
+    PlatformList,
     PlatformRead,
     TokenRead,
     TokenRequest,
@@ -96,9 +98,39 @@ def create_platform(
     return PlatformCreated.with_key(platform, secret_key)
 
 
+@router.get("/platforms", response_model=PlatformList)
+def list_platforms(app: AppDep, user: CurrentUser, page: PageDep) -> PlatformList:
+    with problems():
+        rows, more = service.list_platforms(
+            app, owner_user_id=user.id, limit=page.limit, starting_after=page.starting_after
+        )
+    return PlatformList(data=[PlatformRead.of(p) for p in rows], has_more=more)
+
+
 @router.get("/platforms/{platform_id}", response_model=PlatformRead)
 def get_platform(platform_id: PlatformId, app: AppDep, user: CurrentUser) -> PlatformRead:
     with problems():
         return PlatformRead.of(
             service.get_platform(app, platform_id=platform_id, owner_user_id=user.id)
+        )
+
+
+@router.post("/platforms/{platform_id}/keys/rotate", response_model=PlatformCreated)
+def rotate_platform_key(
+    platform_id: PlatformId, app: AppDep, user: CurrentUser, response: Response
+) -> PlatformCreated:
+    with problems():
+        platform, secret_key = service.rotate_platform_key(
+            app, platform_id=platform_id, owner_user_id=user.id
+        )
+    # Like creation: the new key is shown once and never stored by the Idempotency-Key layer.
+    response.headers["Cache-Control"] = "no-store"
+    return PlatformCreated.with_key(platform, secret_key)
+
+
+@router.post("/platforms/{platform_id}/revoke", response_model=PlatformRead)
+def revoke_platform_key(platform_id: PlatformId, app: AppDep, user: CurrentUser) -> PlatformRead:
+    with problems():
+        return PlatformRead.of(
+            service.revoke_platform_key(app, platform_id=platform_id, owner_user_id=user.id)
         )

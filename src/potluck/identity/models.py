@@ -35,6 +35,9 @@ class Platform(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    # GET /v1/platforms: a person's platforms in id order.
+    __table_args__ = (Index("ix_platforms_owner_user_id_id", "owner_user_id", "id"),)
+
 
 class AuthAttempt(Base):
     """A sign-in attempt, kept for rate limiting per email and per client address."""

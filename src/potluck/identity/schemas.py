@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -74,11 +74,20 @@ class PlatformRead(BaseModel):
     id: str
     name: str
     key_prefix: str = Field(description="The start of the secret key, to tell keys apart.")
+    status: Literal["active", "revoked"] = Field(
+        description="`revoked`: the secret key no longer authenticates (rotate to get a new one)."
+    )
+    revoked_at: datetime | None
     created_at: datetime
 
     @classmethod
     def of(cls, p: PlatformView) -> PlatformRead:
-        return cls(id=p.id, name=p.name, key_prefix=p.key_prefix, created_at=p.created_at)
+        return cls(**_platform_fields(p))
+
+
+class PlatformList(BaseModel):
+    data: list[PlatformRead]
+    has_more: bool
 
 
 class PlatformCreated(PlatformRead):
@@ -86,10 +95,15 @@ class PlatformCreated(PlatformRead):
 
     @classmethod
     def with_key(cls, p: PlatformView, secret_key: str) -> PlatformCreated:
-        return cls(
-            id=p.id,
-            name=p.name,
-            key_prefix=p.key_prefix,
-            created_at=p.created_at,
-            secret_key=secret_key,
-        )
+        return cls(**_platform_fields(p), secret_key=secret_key)
+
+
+def _platform_fields(p: PlatformView) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "key_prefix": p.key_prefix,
+        "status": p.status,
+        "revoked_at": p.revoked_at,
+        "created_at": p.created_at,
+    }

@@ -55,6 +55,7 @@ PASSWORD_MAX = 256
 NAME_MAX = 200
 EMAIL_MAX = 254  # RFC 5321 path limit
 SECRET_KEY_PREFIX = "sk_"  # noqa: S105 - a prefix, not a secret
+KEY_PREFIX_LENGTH = 11  # "sk_" and 8 random characters: enough to tell keys apart
 JWT_KEY_NAME = "jwt_signing_key"
 INVALID_CREDENTIALS = "the email or password is not correct"
 
@@ -106,6 +107,11 @@ class PlatformView:
     key_prefix: str
     created_at: datetime
     revoked_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        """``active`` while the secret key authenticates, ``revoked`` after a revoke."""
+        return "active" if self.revoked_at is None else "revoked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,12 +406,18 @@ def hash_secret_key(secret_key: str) -> str:
     return hashlib.sha256(secret_key.encode()).hexdigest()
 
 
+def _new_secret_key() -> tuple[str, str, str]:
+    """A fresh secret key with its stored hash and its displayable prefix."""
+    secret_key = SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
+    return secret_key, hash_secret_key(secret_key), secret_key[:KEY_PREFIX_LENGTH]
+
+
 def create_platform(
     app: Potluck, *, name: str, owner_user_id: str | None = None
 ) -> tuple[PlatformView, str]:
     """Create a platform and its secret key; the key is returned here once and never again."""
     name = _checked("name", clean_name, name)
-    secret_key = SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
+    secret_key, key_hash, key_prefix = _new_secret_key()
     with app.db.transaction() as s:
         if owner_user_id is not None and s.get(User, owner_user_id) is None:
             raise IdentityError("not_found", "no such owner", status=404, field="owner_user_id")
@@ -413,8 +425,8 @@ def create_platform(
             id=new_id("plt"),
             name=name,
             owner_user_id=owner_user_id,
-            key_hash=hash_secret_key(secret_key),
-            key_prefix=secret_key[:11],
+            key_hash=key_hash,
+            key_prefix=key_prefix,
             created_at=app.clock.now(),
         )
         s.add(platform)
@@ -422,21 +434,67 @@ def create_platform(
         return _platform_view(platform), secret_key
 
 
+def _owned(s: Session, platform_id: str, owner_user_id: str | None, *, lock: bool) -> Platform:
+    """The platform, if ``owner_user_id`` owns it (None: the operator, who may see any).
+
+    Anything else is the same 404 as a platform that does not exist: a person must not learn
+    that someone else's platform id is real.
+    """
+    query = select(Platform).where(Platform.id == platform_id)
+    if lock:
+        query = query.with_for_update()
+    platform = s.scalar(query)
+    if platform is None or (owner_user_id is not None and platform.owner_user_id != owner_user_id):
+        raise IdentityError("not_found", "no such platform", status=404)
+    return platform
+
+
 def get_platform(app: Potluck, *, platform_id: str, owner_user_id: str) -> PlatformView:
     """The platform if ``owner_user_id`` owns it; 404 otherwise (others may not know it exists)."""
     with app.db.read() as s:
-        platform = s.get(Platform, platform_id)
-        if platform is None or platform.owner_user_id != owner_user_id:
-            raise IdentityError("not_found", "no such platform", status=404)
-        return _platform_view(platform)
+        return _platform_view(_owned(s, platform_id, owner_user_id, lock=False))
 
 
-def revoke_platform_key(app: Potluck, *, platform_id: str) -> PlatformView:
-    """Stop the platform's secret key from authenticating (idempotent)."""
+def list_platforms(
+    app: Potluck, *, owner_user_id: str, limit: int, starting_after: str | None = None
+) -> tuple[list[PlatformView], bool]:
+    """The person's platforms, oldest first (ids sort by creation), and whether more follow."""
+    with app.db.read() as s:
+        query = select(Platform).where(Platform.owner_user_id == owner_user_id)
+        if starting_after:
+            query = query.where(Platform.id > starting_after)
+        rows = s.scalars(query.order_by(Platform.id).limit(limit + 1)).all()
+        return [_platform_view(p) for p in rows[:limit]], len(rows) > limit
+
+
+def rotate_platform_key(
+    app: Potluck, *, platform_id: str, owner_user_id: str | None
+) -> tuple[PlatformView, str]:
+    """Issue a new secret key; the old one stops authenticating when this commits.
+
+    The new key is returned here once and never again. Rotating a revoked platform gives it a
+    working key again (revoke at once when a key leaks, rotate when ready to carry on).
+    ``owner_user_id`` None is the operator (CLI), who may rotate any platform.
+    """
+    secret_key, key_hash, key_prefix = _new_secret_key()
     with app.db.transaction() as s:
-        platform = s.get(Platform, platform_id)
-        if platform is None:
-            raise IdentityError("not_found", "no such platform", status=404)
+        platform = _owned(s, platform_id, owner_user_id, lock=True)
+        platform.key_hash = key_hash
+        platform.key_prefix = key_prefix
+        platform.revoked_at = None
+        s.flush()
+        return _platform_view(platform), secret_key
+
+
+def revoke_platform_key(
+    app: Potluck, *, platform_id: str, owner_user_id: str | None
+) -> PlatformView:
+    """Stop the platform's secret key from authenticating (idempotent: the first time stays).
+
+    ``owner_user_id`` None is the operator (CLI), who may revoke any platform.
+    """
+    with app.db.transaction() as s:
+        platform = _owned(s, platform_id, owner_user_id, lock=True)
         if platform.revoked_at is None:
             platform.revoked_at = app.clock.now()
         s.flush()

@@ -247,6 +247,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_platforms")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_platforms_key_hash")),
     )
+    with op.batch_alter_table("platforms", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_platforms_owner_user_id_id", ["owner_user_id", "id"], unique=False
+        )
     op.create_table(
         "ledger_entries",
         sa.Column(
@@ -292,6 +296,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_entries_account_id_id")
 
     op.drop_table("ledger_entries")
+    with op.batch_alter_table("platforms", schema=None) as batch_op:
+        batch_op.drop_index("ix_platforms_owner_user_id_id")
+
     op.drop_table("platforms")
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_transfers_pending_timeout")
