@@ -8,6 +8,7 @@ failing with "database is locked" half-way through. PostgreSQL uses row locks
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,6 +99,12 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Threads of this process queue on this lock in
+        # arrival order instead of on SQLite's busy handler, which sleeps with back-off and
+        # made p99 latency under 16 writers ten times worse. Other processes still meet at
+        # BEGIN IMMEDIATE. Re-entrant so that a nested write in one thread fails as before
+        # (busy timeout) rather than hanging.
+        self._writer = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._write = sessionmaker(
             bind=engine.execution_options(potluck_write=True), expire_on_commit=False
         )
@@ -112,6 +119,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A writing unit of work: commits once at the end, rolls back on any error."""
+        if self._writer is not None:
+            self._writer.acquire()
         session = self._write()
         try:
             yield session
@@ -121,6 +130,8 @@ class Database:
             raise
         finally:
             session.close()
+            if self._writer is not None:
+                self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
