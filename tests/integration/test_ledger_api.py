@@ -232,3 +232,157 @@ def test_requires_a_platform_key(client, acme):
     assert client.post("/v1/accounts", json={"currency": "EUR", "code": "x"}).status_code == 401
     bad = {"Authorization": "Bearer sk_not_a_real_key"}
     assert client.get("/v1/accounts", headers=bad).status_code == 401
+
+
+# --- GET /v1/transfers ---
+
+
+def list_all(client, headers, limit=2, **filters):
+    """Walk every page; returns the ids in order and how many pages it took."""
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": limit, **filters} | ({"starting_after": cursor} if cursor else {})
+        r = client.get("/v1/transfers", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        pages += 1
+        assert len(page["data"]) <= limit
+        seen += [t["id"] for t in page["data"]]
+        if not page["has_more"]:
+            return seen, pages
+        cursor = page["data"][-1]["id"]
+
+
+def test_list_transfers_paginates_oldest_first(client, acme):
+    clearing = account(client, acme, wallet=False, code="clearing")["id"]
+    wallet = account(client, acme)["id"]
+    ids = [f"t{i}" for i in range(7)]
+    for i, tid in enumerate(ids):
+        assert transfer(client, acme, clearing, wallet, 10 + i, id=tid).status_code == 201
+    assert list_all(client, acme, limit=2) == (ids, 4)
+    assert list_all(client, acme, limit=7) == (ids, 1)
+    first = client.get("/v1/transfers", headers=acme).json()
+    assert first["has_more"] is False
+    assert [t["id"] for t in first["data"]] == ids
+    shown = first["data"][3]
+    assert shown == client.get("/v1/transfers/t3", headers=acme).json()
+    after = client.get("/v1/transfers", params={"starting_after": "t5"}, headers=acme).json()
+    assert [t["id"] for t in after["data"]] == ["t6"]
+    last = client.get("/v1/transfers", params={"starting_after": "t6"}, headers=acme).json()
+    assert last == {"data": [], "has_more": False}
+
+
+def test_list_transfers_filters_by_account_and_status(client, acme, potluck, clock):
+    clearing = account(client, acme, wallet=False, code="clearing")["id"]
+    a = account(client, acme)["id"]
+    b = account(client, acme)["id"]
+    c = account(client, acme)["id"]
+    transfer(client, acme, clearing, a, 1000, id="fund-a")
+    transfer(client, acme, clearing, b, 1000, id="fund-b")
+    transfer(client, acme, a, b, 100, id="a-to-b")
+    transfer(client, acme, b, c, 50, id="b-to-c")
+    transfer(client, acme, a, c, 10, id="hold-posted", pending=True)
+    transfer(client, acme, a, c, 20, id="hold-voided", pending=True)
+    transfer(client, acme, b, a, 30, id="hold-expired", pending=True, timeout_seconds=30)
+    transfer(client, acme, a, b, 40, id="hold-open", pending=True)
+    assert client.post("/v1/transfers/hold-posted/post", headers=acme).status_code == 200
+    assert client.post("/v1/transfers/hold-voided/void", headers=acme).status_code == 200
+    clock.advance(31)
+    potluck.bus.drain()
+
+    # debit or credit side, in id order, across pages
+    of_a, _ = list_all(client, acme, account=a)
+    assert of_a == [
+        "fund-a",
+        "a-to-b",
+        "hold-posted",
+        "hold-voided",
+        "hold-expired",
+        "hold-open",
+        "hold-posted.post",
+        "hold-voided.void",
+        "hold-expired.expire",
+    ]
+    assert list_all(client, acme, limit=100, account=a)[0] == of_a
+    assert list_all(client, acme, account=c)[0] == [
+        "b-to-c",
+        "hold-posted",
+        "hold-voided",
+        "hold-posted.post",
+        "hold-voided.void",
+    ]
+    assert list_all(client, acme, status="pending")[0] == ["hold-open"]
+    # a void's own record has status voided; a post's and an expiry's are posted
+    assert list_all(client, acme, status="voided")[0] == ["hold-voided", "hold-voided.void"]
+    assert list_all(client, acme, status="expired")[0] == ["hold-expired"]
+    posted = list_all(client, acme, limit=3, status="posted")[0]
+    assert posted == [
+        "fund-a",
+        "fund-b",
+        "a-to-b",
+        "b-to-c",
+        "hold-posted",
+        "hold-posted.post",
+        "hold-expired.expire",
+    ]
+    assert list_all(client, acme, account=b, status="pending")[0] == ["hold-open"]
+    assert list_all(client, acme, account=clearing, status="pending")[0] == []
+    everything = list_all(client, acme, limit=100)[0]
+    assert len(everything) == 11
+    for t in client.get("/v1/transfers", params={"limit": 100}, headers=acme).json()["data"]:
+        if t["id"] in posted:
+            assert t["status"] == "posted"
+
+
+def test_list_transfers_refuses_bad_filters(client, acme, potluck):
+    clearing = account(client, acme, wallet=False, code="clearing")["id"]
+    wallet = account(client, acme)["id"]
+    transfer(client, acme, clearing, wallet, 10, id="only")
+
+    def problem(params, status, code):
+        r = client.get("/v1/transfers", params=params, headers=acme)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        body = r.json()
+        assert body["code"] == code
+        return body
+
+    body = problem({"status": "settled"}, 422, "validation_error")
+    assert body["errors"][0]["field"] == "status"
+    problem({"limit": 0}, 422, "validation_error")
+    problem({"limit": 101}, 422, "validation_error")
+    problem({"account": "x" * 41}, 422, "validation_error")
+    body = problem({"starting_after": "no-such-transfer"}, 422, "invalid_cursor")
+    assert body["errors"][0]["field"] == "starting_after"
+    problem({"account": "acc_nope"}, 404, "account_not_found")
+    # another platform's ids are unknown here, as cursor and as account
+    globex = platform_headers(potluck, "Globex")
+    g1 = account(client, globex, wallet=False)["id"]
+    g2 = account(client, globex)["id"]
+    assert transfer(client, globex, g1, g2, 5, id="theirs").status_code == 201
+    problem({"starting_after": "theirs"}, 422, "invalid_cursor")
+    problem({"account": g1}, 404, "account_not_found")
+
+
+def test_list_transfers_shows_only_my_platforms(client, acme, potluck):
+    globex = platform_headers(potluck, "Globex")
+    mine = [account(client, acme, wallet=False)["id"], account(client, acme)["id"]]
+    theirs = [account(client, globex, wallet=False)["id"], account(client, globex)["id"]]
+    for i in range(3):
+        transfer(client, acme, *mine, 10, id=f"shared-{i}")
+        transfer(client, globex, *theirs, 20, id=f"shared-{i}")
+        transfer(client, globex, *theirs, 30, id=f"globex-only-{i}")
+    page = client.get("/v1/transfers", headers=acme).json()
+    assert [t["id"] for t in page["data"]] == ["shared-0", "shared-1", "shared-2"]
+    assert {t["amount"] for t in page["data"]} == {10}
+    assert {t["debit_account"] for t in page["data"]} == {mine[0]}
+    assert len(list_all(client, globex)[0]) == 6
+    # a shared client id is a cursor within the caller's own transfers
+    after = client.get("/v1/transfers", params={"starting_after": "shared-0"}, headers=acme)
+    assert [t["id"] for t in after.json()["data"]] == ["shared-1", "shared-2"]
+
+
+def test_list_transfers_needs_a_platform_key(client, acme):
+    assert client.get("/v1/transfers").status_code == 401
+    r = client.get("/v1/transfers", headers={"Authorization": "Bearer sk_not_a_real_key"})
+    assert r.status_code == 401

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from potluck.api.deps import AppDep, CurrentPlatform, Principal
 from potluck.api.errors import ProblemError, problem_responses
@@ -20,6 +20,7 @@ from potluck.ledger.schemas import (
     TransferBatchCreate,
     TransferBatchRead,
     TransferCreate,
+    TransferList,
     TransferPost,
     TransferRead,
     TransferVoid,
@@ -29,6 +30,7 @@ router = APIRouter(prefix="/v1", tags=["ledger"])
 
 AccountId = Annotated[str, Path(max_length=40)]
 TransferId = Annotated[str, Path(max_length=64)]
+TransferStatus = Literal["posted", "pending", "voided", "expired"]
 
 
 def book_of(platform: Principal) -> str:
@@ -155,6 +157,35 @@ def create_batch(
     if not any(r.created for r in results):
         response.status_code = status.HTTP_200_OK
     return TransferBatchRead(data=[TransferRead.of(r.transfer) for r in results])
+
+
+@router.get(
+    "/transfers",
+    response_model=TransferList,
+    responses=problem_responses(404),  # 404: ?account= names an account the caller cannot see
+)
+def list_transfers(
+    app: AppDep,
+    platform: CurrentPlatform,
+    page: PageDep,
+    account: Annotated[
+        str | None,
+        Query(max_length=40, description="Only transfers that debit or credit this account."),
+    ] = None,
+    status_filter: Annotated[
+        TransferStatus | None, Query(alias="status", description="Only transfers in this status.")
+    ] = None,
+) -> TransferList:
+    with app.db.read() as s:
+        rows, more = ledger.list_transfers(
+            s,
+            scope=platform.scope,
+            limit=page.limit,
+            starting_after=page.starting_after,
+            account_id=account,
+            status=status_filter,
+        )
+    return TransferList(data=[TransferRead.of(t) for t in rows], has_more=more)
 
 
 @router.get(

@@ -144,6 +144,11 @@ class TransferRead(BaseModel):
         )
 
 
+class TransferList(BaseModel):
+    data: list[TransferRead]
+    has_more: bool
+
+
 class TransferBatchRead(BaseModel):
     data: list[TransferRead]
 

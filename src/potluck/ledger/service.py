@@ -314,6 +314,70 @@ def get_transfer(session: Session, client_id: str, *, scope: str) -> TransferVie
     return _transfer_views(session, [row])[0]
 
 
+TRANSFER_STATUSES = ("posted", "pending", "voided", "expired")
+
+
+def list_transfers(
+    session: Session,
+    *,
+    scope: str,
+    limit: int,
+    starting_after: str | None = None,
+    account_id: str | None = None,
+    status: str | None = None,
+) -> tuple[list[TransferView], bool]:
+    """The scope's transfers in id order (oldest first), at most ``limit``, and whether more follow.
+
+    ``starting_after`` is a transfer's client id (its id in the API); it is translated to the
+    internal id through the unique (scope, client_id) index, and an unknown one is 422
+    ``invalid_cursor``. ``account_id`` keeps the transfers that debit or credit that account
+    (404 ``account_not_found`` if the scope cannot see it); ``status`` keeps one status.
+
+    Every query walks an index in id order and stops after ``limit + 1`` rows: (scope, id)
+    without an account, else (debit_account_id, id) and (credit_account_id, id), whose two
+    pages are merged here (a transfer never debits and credits the same account).
+    """
+    if status is not None and status not in TRANSFER_STATUSES:
+        raise LedgerError(
+            "invalid_status",
+            f"status must be one of {', '.join(TRANSFER_STATUSES)}",
+            field="status",
+        )
+    after: str | None = None
+    if starting_after is not None:
+        after = session.scalar(
+            select(_TRANSFERS.c.id).where(
+                _TRANSFERS.c.scope == scope, _TRANSFERS.c.client_id == starting_after
+            )
+        )
+        if after is None:
+            raise LedgerError(
+                "invalid_cursor",
+                f"starting_after: no transfer {starting_after}",
+                field="starting_after",
+            )
+    if account_id is not None:
+        get_account(session, account_id, scope=scope)
+
+    def page(*where: Any) -> list[Any]:
+        query = select(_TRANSFERS).where(_TRANSFERS.c.scope == scope, *where)
+        if after is not None:
+            query = query.where(_TRANSFERS.c.id > after)
+        if status is not None:
+            query = query.where(_TRANSFERS.c.status == status)
+        return list(
+            session.execute(query.order_by(_TRANSFERS.c.id).limit(limit + 1)).mappings().all()
+        )
+
+    if account_id is None:
+        rows = page()
+    else:
+        debits = page(_TRANSFERS.c.debit_account_id == account_id)
+        credits = page(_TRANSFERS.c.credit_account_id == account_id)
+        rows = sorted(debits + credits, key=lambda r: r["id"])[: limit + 1]
+    return _transfer_views(session, rows[:limit]), len(rows) > limit
+
+
 def create_transfer(
     session: Session, op: Operation, *, now: datetime, scope: str = SYSTEM_SCOPE
 ) -> TransferResult:

@@ -228,6 +228,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_transfers_pending_id", ["pending_id"], unique=False)
+        batch_op.create_index("ix_ledger_transfers_scope_id", ["scope", "id"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_transfers_debit_account_id_id", ["debit_account_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_ledger_transfers_credit_account_id_id", ["credit_account_id", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_ledger_transfers_pending_timeout", ["status", "timeout_at"], unique=False
         )
@@ -301,6 +308,9 @@ def downgrade() -> None:
 
     op.drop_table("platforms")
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_transfers_credit_account_id_id")
+        batch_op.drop_index("ix_ledger_transfers_debit_account_id_id")
+        batch_op.drop_index("ix_ledger_transfers_scope_id")
         batch_op.drop_index("ix_ledger_transfers_pending_timeout")
         batch_op.drop_index("ix_ledger_transfers_pending_id")
 
