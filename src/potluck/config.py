@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=True, description="Run relay and workers inside `potluck serve` (embedded mode)."
     )
     db_pool_size: int = 20
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body accepted; a larger one is 413 payload_too_large.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from potluck import __version__, maintenance
 from potluck.api import errors, observability, openapi
+from potluck.api.body_limit import BodySizeLimitMiddleware
 from potluck.api.idempotency import IdempotencyMiddleware
 from potluck.bootstrap import Potluck
 
@@ -43,10 +44,13 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     openapi.install(app)
 
     # Middleware, outermost last: request id, access log, metrics and last-resort errors wrap
-    # the Idempotency-Key layer, which wraps the routes (and their exception handlers).
+    # the body size limit, which wraps the Idempotency-Key layer (it reads whole bodies into
+    # memory, so an oversized one must be refused before it), which wraps the routes (and
+    # their exception handlers).
     observability.configure_logging(potluck.settings)
     app.state.metrics = observability.Metrics()
     app.add_middleware(IdempotencyMiddleware, potluck=potluck)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=potluck.settings.max_body_bytes)
     app.add_middleware(observability.RequestContextMiddleware, metrics=app.state.metrics)
 
     from potluck.api.ops import router as ops_router

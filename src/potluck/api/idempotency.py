@@ -12,6 +12,8 @@ times it retries:
 - A replay with the same request (sha256 of method, path, query and raw body) answers the stored
   status and body with ``Idempotent-Replayed: true``; another request under the same key is 409
   ``idempotency_key_reused``.
+- The body is read whole before the key is claimed; ``api.body_limit`` (outside this layer)
+  refuses one over ``settings.max_body_bytes`` first, so a 413 never claims a key.
 - A concurrent request with the same key polls the row for up to
   ``settings.idempotency_wait_seconds`` and then replays the first one's answer, or gives up with
   409 ``idempotency_key_in_use`` (``Retry-After: 1``).

@@ -8,8 +8,9 @@ route can give. After FastAPI builds the document, each operation gets:
   ``Idempotency-Key`` is a 422 too);
 - 401 (and 403 for person-only or platform-only routes) when the route needs a caller;
 - 404 when the path names a resource (one the caller may not see is a 404 too);
-- on POST: the optional ``Idempotency-Key`` header and 409 (``idempotency_key_reused`` /
-  ``idempotency_key_in_use``).
+- on POST: the optional ``Idempotency-Key`` header, 409 (``idempotency_key_reused`` /
+  ``idempotency_key_in_use``) and 413 (``payload_too_large``: a body over
+  ``POTLUCK_MAX_BODY_BYTES``).
 
 Routes still declare their own domain errors with ``responses=problem_responses(404, 402)``.
 """
@@ -72,6 +73,9 @@ def _amend(route: RouteContext, method: str, op: dict[str, Any]) -> None:
     if method == "post":
         extra[409] = problem_response_doc(
             409, "Conflict (including `idempotency_key_reused` and `idempotency_key_in_use`)"
+        )
+        extra[413] = problem_response_doc(
+            413, "The request body is too large (`payload_too_large`)"
         )
         params = op.setdefault("parameters", [])
         if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
