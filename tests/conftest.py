@@ -93,7 +93,9 @@ _databases: dict[str, Database] = {}
 
 def _database(url: str) -> Database:
     if url not in _databases:
-        _databases[url] = Database(make_engine(url, pool_size=40))
+        # 20 + 20 overflow per test process: two xdist workers stay well under PostgreSQL's
+        # default max_connections of 100 even in the 32- and 50-thread tests.
+        _databases[url] = Database(make_engine(url, pool_size=20))
     return _databases[url]
 
 

@@ -28,12 +28,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from potluck.bus.outbox import publish
 from potluck.clock import utc
 from potluck.ids import new_id
+from potluck.ledger import bulk
 from potluck.ledger.models import Account, Entry, Transfer
 from potluck.money import check_currency, is_currency
 
@@ -48,6 +48,8 @@ HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
 _ACCOUNTS = cast(Table, Account.__table__)
 _TRANSFERS = cast(Table, Transfer.__table__)
 _ENTRIES = cast(Table, Entry.__table__)
+_TRANSFER_COLUMNS = [c.name for c in _TRANSFERS.columns]
+_ENTRY_COLUMNS = [c.name for c in _ENTRIES.columns if c.name != "id"]
 # What a transfer needs of an account it locks (not its metadata or timestamps).
 _LOCK_COLUMNS = [
     _ACCOUNTS.c[name]
@@ -494,8 +496,8 @@ def create_transfers(
 
     # 5. Write: transfers, entries, account totals, resolved holds, hold timers.
     try:
-        session.execute(insert(_TRANSFERS), [p.values for p in planned])
-    except IntegrityError as exc:
+        bulk.insert_rows(session, _TRANSFERS, _TRANSFER_COLUMNS, [p.values for p in planned])
+    except bulk.INTEGRITY_ERRORS as exc:
         # A concurrent request inserted one of these client ids first (with other accounts,
         # or it would have waited on our locks and seen it). Nothing of ours is kept.
         raise LedgerError(
@@ -504,31 +506,16 @@ def create_transfers(
             status=409,
             field="id",
         ) from exc
-    session.execute(insert(_ENTRIES), [e for p in planned for e in p.entries])
-    changed = [
-        {
-            "b_id": acc_id,
-            "debits_posted": t.debits_posted,
-            "credits_posted": t.credits_posted,
-            "debits_pending": t.debits_pending,
-            "credits_pending": t.credits_pending,
-        }
-        for acc_id, t in accounts.items()
-        if t.changed
-    ]
-    if changed:
-        session.execute(
-            update(_ACCOUNTS)
-            .where(_ACCOUNTS.c.id == bindparam("b_id"))
-            .values(
-                debits_posted=bindparam("debits_posted"),
-                credits_posted=bindparam("credits_posted"),
-                debits_pending=bindparam("debits_pending"),
-                credits_pending=bindparam("credits_pending"),
-            )
-            .execution_options(synchronize_session=False),
-            changed,
-        )
+    bulk.insert_rows(session, _ENTRIES, _ENTRY_COLUMNS, [e for p in planned for e in p.entries])
+    bulk.update_totals(
+        session,
+        _ACCOUNTS,
+        [
+            (acc_id, t.debits_posted, t.credits_posted, t.debits_pending, t.credits_pending)
+            for acc_id, t in accounts.items()
+            if t.changed
+        ],
+    )
     created_ids = {p.values["id"] for p in planned}
     for hold_id, changes in resolved.items():
         if hold_id in created_ids:
