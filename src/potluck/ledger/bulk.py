@@ -12,7 +12,7 @@ is byte-for-byte what the ORM would have stored (e.g. SQLite's datetime text for
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+_SMALL = 32  # rows up to which PostgreSQL gets a plain INSERT rather than COPY
 _SQLITE_PARAMS = 30_000  # below SQLite's limit of 32,766 parameters per statement
 
 # What a unique violation raises here: SQLAlchemy does not wrap the drivers' raw cursors.
@@ -32,13 +33,19 @@ INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+_processor_cache: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
+
+
 def _processors(table: Table, columns: Sequence[str], session: Session) -> list[Any]:
+    """The SQLAlchemy bind processor of each column (None where the driver takes the value)."""
     dialect = session.get_bind().dialect
-    out: list[Callable[[Any], Any] | None] = []
-    for name in columns:
-        column_type = table.c[name].type
-        out.append(column_type.dialect_impl(dialect).bind_processor(dialect))
-    return out
+    key = (dialect.name, table.name, tuple(columns))
+    cached = _processor_cache.get(key)
+    if cached is None:
+        cached = _processor_cache[key] = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ]
+    return cached
 
 
 def _tuples(
@@ -79,13 +86,20 @@ def insert_rows(
     names = ", ".join(columns)
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if session.get_bind().dialect.name == "postgresql":
+        if session.get_bind().dialect.name != "postgresql":
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
+        elif len(tuples) <= _SMALL:
+            # A single transfer: one INSERT round trip is cheaper than COPY's handshake.
+            row = f"({', '.join(['%s'] * len(columns))})"
+            cursor.execute(
+                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * len(tuples))}",
+                [value for t in tuples for value in t],
+            )
+        else:
             with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for t in tuples:
                     copy.write_row(t)
-        else:
-            marks = ", ".join("?" for _ in columns)
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
     finally:
         cursor.close()
 
