@@ -15,12 +15,14 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from potluck.ledger.models import Account, Entry, Transfer
 
 _SMALL = 32  # rows up to which PostgreSQL gets a plain INSERT rather than COPY
 _SQLITE_PARAMS = 30_000  # below SQLite's limit of 32,766 parameters per statement
@@ -32,6 +34,12 @@ INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
     psycopg.IntegrityError,
 )
 
+
+_ACCOUNTS = cast(Table, Account.__table__)
+_TRANSFERS = cast(Table, Transfer.__table__)
+_ENTRIES = cast(Table, Entry.__table__)
+TRANSFER_COLUMNS = [c.name for c in _TRANSFERS.columns]
+ENTRY_COLUMNS = [c.name for c in _ENTRIES.columns if c.name != "id"]
 
 _processor_cache: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
 
@@ -76,66 +84,94 @@ def _tuples(
     return out
 
 
-def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+def write(
+    session: Session,
+    *,
+    transfers: Sequence[dict[str, Any]],
+    entries: Sequence[dict[str, Any]],
+    totals: Sequence[tuple[str, int, int, int, int]],
 ) -> None:
-    """INSERT ``rows`` (dicts keyed by column name) into ``table`` in the caller's transaction."""
-    if not rows:
-        return
-    tuples = _tuples(rows, columns, _processors(table, columns, session))
-    names = ", ".join(columns)
+    """Insert ``transfers`` and ``entries`` and set the accounts' ``totals``
+    (``(id, debits_posted, credits_posted, debits_pending, credits_pending)``)."""
+    t_rows = _tuples(
+        transfers, TRANSFER_COLUMNS, _processors(_TRANSFERS, TRANSFER_COLUMNS, session)
+    )
+    e_rows = _tuples(entries, ENTRY_COLUMNS, _processors(_ENTRIES, ENTRY_COLUMNS, session))
+    postgres = session.get_bind().dialect.name == "postgresql"
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if session.get_bind().dialect.name != "postgresql":
-            marks = ", ".join("?" for _ in columns)
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
-        elif len(tuples) <= _SMALL:
-            # A single transfer: one INSERT round trip is cheaper than COPY's handshake.
-            row = f"({', '.join(['%s'] * len(columns))})"
-            cursor.execute(
-                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * len(tuples))}",
-                [value for t in tuples for value in t],
-            )
+        if not postgres:
+            _sqlite_insert(cursor, _TRANSFERS, TRANSFER_COLUMNS, t_rows)
+            _sqlite_insert(cursor, _ENTRIES, ENTRY_COLUMNS, e_rows)
+            _sqlite_update(cursor, totals)
+        elif len(t_rows) <= _SMALL:
+            _postgres_small(cursor, t_rows, e_rows, totals)
         else:
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-                for t in tuples:
-                    copy.write_row(t)
+            _postgres_copy(cursor, _TRANSFERS, TRANSFER_COLUMNS, t_rows)
+            _postgres_copy(cursor, _ENTRIES, ENTRY_COLUMNS, e_rows)
+            cursor.execute(f"UPDATE {_ACCOUNTS.name} AS a {_PG_SET_TOTALS}", _arrays(totals))
     finally:
         cursor.close()
 
 
-def update_totals(
-    session: Session, table: Table, rows: Sequence[tuple[str, int, int, int, int]]
+# Five array parameters instead of five per account: nothing to parse per row.
+_PG_SET_TOTALS = (
+    "SET debits_posted = v.dp, credits_posted = v.cp, "
+    "debits_pending = v.dpe, credits_pending = v.cpe "
+    "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+    "AS v(id, dp, cp, dpe, cpe) WHERE a.id = v.id"
+)
+
+
+def _arrays(totals: Sequence[tuple[str, int, int, int, int]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*totals, strict=True)] if totals else [[]] * 5
+
+
+def _values(columns: Sequence[str], count: int, mark: str) -> str:
+    row = f"({', '.join([mark] * len(columns))})"
+    return ", ".join([row] * count)
+
+
+def _postgres_small(
+    cursor: Any,
+    t_rows: list[tuple[Any, ...]],
+    e_rows: list[tuple[Any, ...]],
+    totals: Sequence[tuple[str, int, int, int, int]],
 ) -> None:
-    """Set the four running totals of many accounts in one statement.
+    """A few transfers: everything in one statement, so one round trip to the server.
+    Data-modifying CTEs run as one statement; foreign keys are checked at its end."""
+    sql = (
+        f"WITH t AS (INSERT INTO {_TRANSFERS.name} ({', '.join(TRANSFER_COLUMNS)}) "
+        f"VALUES {_values(TRANSFER_COLUMNS, len(t_rows), '%s')}), "
+        f"e AS (INSERT INTO {_ENTRIES.name} ({', '.join(ENTRY_COLUMNS)}) "
+        f"VALUES {_values(ENTRY_COLUMNS, len(e_rows), '%s')}) "
+        f"UPDATE {_ACCOUNTS.name} AS a {_PG_SET_TOTALS}"
+    )
+    params = [v for row in t_rows for v in row] + [v for row in e_rows for v in row]
+    cursor.execute(sql, params + _arrays(totals))
 
-    ``rows`` are ``(id, debits_posted, credits_posted, debits_pending, credits_pending)``.
-    """
-    if not rows:
-        return
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if session.get_bind().dialect.name == "postgresql":
-            # Five array parameters instead of five per row: nothing to parse per account.
-            columns = list(zip(*rows, strict=True))
-            cursor.execute(
-                f"UPDATE {table.name} AS a SET debits_posted = v.dp, credits_posted = v.cp, "
-                "debits_pending = v.dpe, credits_pending = v.cpe "
-                "FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
-                "AS v(id, dp, cp, dpe, cpe) WHERE a.id = v.id",
-                [list(c) for c in columns],
-            )
-            return
-        per_row = 5
-        chunk = _SQLITE_PARAMS // per_row
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
-            cursor.execute(
-                f"UPDATE {table.name} SET debits_posted = v.column2, credits_posted = v.column3, "
-                f"debits_pending = v.column4, credits_pending = v.column5 "
-                f"FROM (VALUES {values}) AS v WHERE {table.name}.id = v.column1",
-                [value for row in part for value in row],
-            )
-    finally:
-        cursor.close()
+
+def _postgres_copy(cursor: Any, table: Table, columns: Sequence[str], rows: list[Any]) -> None:
+    if rows:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _sqlite_insert(cursor: Any, table: Table, columns: Sequence[str], rows: list[Any]) -> None:
+    if rows:
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {_values(columns, 1, '?')}"
+        cursor.executemany(sql, rows)
+
+
+def _sqlite_update(cursor: Any, totals: Sequence[tuple[str, int, int, int, int]]) -> None:
+    chunk = _SQLITE_PARAMS // 5
+    for start in range(0, len(totals), chunk):
+        part = totals[start : start + chunk]
+        cursor.execute(
+            f"UPDATE {_ACCOUNTS.name} SET debits_posted = v.column2, credits_posted = v.column3, "
+            "debits_pending = v.column4, credits_pending = v.column5 "
+            f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(part))}) AS v "
+            f"WHERE {_ACCOUNTS.name}.id = v.column1",
+            [value for row in part for value in row],
+        )

@@ -48,8 +48,6 @@ HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
 _ACCOUNTS = cast(Table, Account.__table__)
 _TRANSFERS = cast(Table, Transfer.__table__)
 _ENTRIES = cast(Table, Entry.__table__)
-_TRANSFER_COLUMNS = [c.name for c in _TRANSFERS.columns]
-_ENTRY_COLUMNS = [c.name for c in _ENTRIES.columns if c.name != "id"]
 # What a transfer needs of an account it locks (not its metadata or timestamps).
 _LOCK_COLUMNS = [
     _ACCOUNTS.c[name]
@@ -496,7 +494,16 @@ def create_transfers(
 
     # 5. Write: transfers, entries, account totals, resolved holds, hold timers.
     try:
-        bulk.insert_rows(session, _TRANSFERS, _TRANSFER_COLUMNS, [p.values for p in planned])
+        bulk.write(
+            session,
+            transfers=[p.values for p in planned],
+            entries=[e for p in planned for e in p.entries],
+            totals=[
+                (acc_id, t.debits_posted, t.credits_posted, t.debits_pending, t.credits_pending)
+                for acc_id, t in accounts.items()
+                if t.changed
+            ],
+        )
     except bulk.INTEGRITY_ERRORS as exc:
         # A concurrent request inserted one of these client ids first (with other accounts,
         # or it would have waited on our locks and seen it). Nothing of ours is kept.
@@ -506,16 +513,6 @@ def create_transfers(
             status=409,
             field="id",
         ) from exc
-    bulk.insert_rows(session, _ENTRIES, _ENTRY_COLUMNS, [e for p in planned for e in p.entries])
-    bulk.update_totals(
-        session,
-        _ACCOUNTS,
-        [
-            (acc_id, t.debits_posted, t.credits_posted, t.debits_pending, t.credits_pending)
-            for acc_id, t in accounts.items()
-            if t.changed
-        ],
-    )
     created_ids = {p.values["id"] for p in planned}
     for hold_id, changes in resolved.items():
         if hold_id in created_ids:
