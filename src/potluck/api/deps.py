@@ -30,7 +30,12 @@ def get_app(request: Request) -> Potluck:
     return app
 
 
-AppDep = Annotated[Potluck, Depends(get_app)]
+async def _app_dependency(request: Request) -> Potluck:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop this does not need.
+    return get_app(request)
+
+
+AppDep = Annotated[Potluck, Depends(_app_dependency)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -63,13 +68,17 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_user(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     if principal.kind != "user":
         raise ProblemError(403, "user_required", "this endpoint is for people, not platforms")
     return principal
 
 
-def current_platform(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_platform(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     if principal.kind != "platform":
         raise ProblemError(
             403, "platform_required", "this endpoint needs a platform secret key (sk_…)"

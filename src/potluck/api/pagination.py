@@ -15,7 +15,7 @@ class Page(BaseModel):
     starting_after: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100).")] = 20,
     starting_after: Annotated[
         str | None,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -504,6 +504,12 @@ def revoke_platform_key(
 # --- who is calling ---
 
 
+# Built once (SQLAlchemy memoizes its cache key): this runs on every platform request.
+_PLATFORM_BY_KEY = select(Platform.id, Platform.name).where(
+    Platform.key_hash == bindparam("key_hash"), Platform.revoked_at.is_(None)
+)
+
+
 def principal_from_token(app: Potluck, token: str) -> Principal | None:
     """The caller behind a bearer token, or None for anything invalid.
 
@@ -516,15 +522,12 @@ def principal_from_token(app: Potluck, token: str) -> Principal | None:
     if not token or len(token) > tokens.MAX_TOKEN_LENGTH:
         return None
     if token.startswith(SECRET_KEY_PREFIX):
+        # Columns, not the ORM entity: this runs on every platform request.
         with app.db.read() as s:
-            platform = s.scalar(
-                select(Platform).where(
-                    Platform.key_hash == hash_secret_key(token), Platform.revoked_at.is_(None)
-                )
-            )
-            if platform is None:
-                return None
-            return Principal(kind="platform", id=platform.id, name=platform.name, role="platform")
+            found = s.execute(_PLATFORM_BY_KEY, {"key_hash": hash_secret_key(token)}).first()
+        if found is None:
+            return None
+        return Principal(kind="platform", id=found.id, name=found.name, role="platform")
     user_id = tokens.decode_access_token(token, key=signing_key(app), now=app.clock.now())
     if user_id is None:
         return None

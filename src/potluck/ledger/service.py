@@ -64,6 +64,18 @@ _LOCK_COLUMNS = [
         "credits_pending",
     )
 ]
+# Built once: SQLAlchemy memoizes a statement's cache key, so reusing the object saves
+# rebuilding and re-keying it on every transfer.
+_LOCK_ACCOUNTS = (
+    select(*_LOCK_COLUMNS)
+    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_EXISTING_TRANSFERS = select(_TRANSFERS).where(
+    _TRANSFERS.c.scope == bindparam("scope"),
+    _TRANSFERS.c.client_id.in_(bindparam("client_ids", expanding=True)),
+)
 
 
 class LedgerError(Exception):
@@ -429,12 +441,7 @@ def create_transfers(
             account_ids.update((ref["debit_account_id"], ref["credit_account_id"]))
     accounts: dict[str, _Totals] = {}
     if account_ids:
-        rows = session.execute(
-            select(*_LOCK_COLUMNS)
-            .where(_ACCOUNTS.c.id.in_(sorted(account_ids)))
-            .order_by(_ACCOUNTS.c.id)
-            .with_for_update()
-        ).mappings()
+        rows = session.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).mappings()
         for r in rows:
             if scope != SYSTEM_SCOPE and r["scope"] != scope:
                 continue  # invisible to this caller: treated as missing
@@ -458,9 +465,7 @@ def create_transfers(
         existing = {
             r["client_id"]: r
             for r in session.execute(
-                select(_TRANSFERS).where(
-                    _TRANSFERS.c.scope == scope, _TRANSFERS.c.client_id.in_(chosen)
-                )
+                _EXISTING_TRANSFERS, {"scope": scope, "client_ids": chosen}
             ).mappings()
         }
     if existing:
@@ -579,12 +584,7 @@ def _expire_locked(session: Session, holds: Sequence[Any], *, now: datetime) -> 
     if not due:
         return 0
     ids = sorted({h[k] for h in due for k in ("debit_account_id", "credit_account_id")})
-    rows = session.execute(
-        select(*_LOCK_COLUMNS)
-        .where(_ACCOUNTS.c.id.in_(ids))
-        .order_by(_ACCOUNTS.c.id)
-        .with_for_update()
-    ).mappings()
+    rows = session.execute(_LOCK_ACCOUNTS, {"ids": ids}).mappings()
     accounts = {
         r["id"]: _Totals(
             r["debits_posted"], r["credits_posted"], r["debits_pending"], r["credits_pending"], r
