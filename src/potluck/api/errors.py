@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from potluck.ledger.service import LedgerError
 from potluck.money import MoneyError
 
 PROBLEM = "application/problem+json"
+
+_log = structlog.get_logger("potluck.errors")
 
 _TITLES = {
     400: "Bad request",
@@ -125,6 +129,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MoneyError)
     async def _money(_: Request, exc: MoneyError) -> JSONResponse:
         return problem_response(422, exc.code, str(exc))
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value from the request (PostgreSQL: a NUL character in
+        # text or JSONB, a number out of range, …). Its transaction rolled back, so nothing
+        # changed: bad input, not a server fault. The database's message is not shown.
+        _log.warning("unstorable_value", error=str(exc.orig))
+        return problem_response(
+            422, "unstorable_value", "the request holds a value that cannot be stored"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -30,9 +30,10 @@ did not run, try again"):
   a business rule, …), replayed for the key's lifetime;
 - not kept (the row is deleted, so a retry with the same key runs afresh): every 5xx (and an
   exception escaping the app), 401 (no valid credentials: nothing was attempted), 408, 425, 429
-  (rate limited: the retry after ``Retry-After`` must run), and a 422 ``validation_error`` or
+  (rate limited: the retry after ``Retry-After`` must run), and a 422 ``validation_error``,
   ``malformed_json`` (the request was refused before the endpoint started, so a corrected body
-  may reuse the key);
+  may reuse the key) or ``unstorable_value`` (the database refused a value and the endpoint's
+  transaction rolled back);
 - a response marked ``Cache-Control: no-store`` (one carrying a secret: an access token, a
   platform's secret key) is recorded without its body, so the secret never lands in this table;
   a replay of it answers 409 ``idempotent_replay_unavailable`` rather than running again.
@@ -79,7 +80,7 @@ LEASE_SECONDS = 60.0
 _T = cast(Table, IdempotencyKey.__table__)
 # Statuses that mean "nothing was attempted, try again": never replayed.
 _NOT_KEPT = frozenset({401, 408, 425, 429})
-_REFUSED_BEFORE_RUNNING = frozenset({"validation_error", "malformed_json"})
+_REFUSED_BEFORE_RUNNING = frozenset({"validation_error", "malformed_json", "unstorable_value"})
 
 
 @dataclass(frozen=True, slots=True)
