@@ -182,11 +182,13 @@ def install(app: FastAPI) -> None:
 def unexpected_error_response(exc: BaseException) -> JSONResponse:
     """The answer to an exception nobody handled: 503 if the database is down, else 500."""
     from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    # PoolTimeout: every pooled connection stayed busy for pool_timeout (overloaded).
     if (
         isinstance(exc, OperationalError | DBAPIError)
         and getattr(exc, "connection_invalidated", False)
-    ) or isinstance(exc, OperationalError):
+    ) or isinstance(exc, OperationalError | PoolTimeout):
         return problem_response(
             503,
             "database_unavailable",
