@@ -330,3 +330,30 @@ def test_fifty_concurrent_requests_with_one_key_have_one_effect(potluck, path):
         assert count(potluck, LedgerAccount) == accounts_before + 1
     else:
         assert count(potluck, LedgerTransfer) == 1
+
+
+def test_a_key_taken_over_near_the_end_of_its_lifetime_runs_once(potluck, clock):
+    """A takeover starts a new run, so the key must outlive it (and keep its answer)."""
+    ttl = potluck.settings.idempotency_ttl_seconds
+    h = idempotency.request_hash("platform:p", "k", "POST", "/v1/accounts", b"", b"{}")
+
+    def claim():
+        return idempotency.claim(potluck, "platform:p", "k", h, lease_seconds=60)
+
+    assert claim().action == "run"
+    # Its process died; a retry takes the key over 10 s before the key's 24 h are up.
+    clock.advance(ttl - 10)
+    retry = claim()
+    assert retry.action == "run"
+    assert retry.lease is not None
+    # 20 s later the retry is still running (40 s of its lease left) and the client,
+    # impatient, sends the request once more: it must wait, not run a second time.
+    clock.advance(20)
+    assert claim().action == "wait"
+    assert idempotency.purge_expired_keys(potluck) == 0
+    # The retry finishes; its answer is replayed, not forgotten the moment it is stored.
+    stored = idempotency.Stored(201, b'{"id":"acc_1"}', "application/json")
+    assert idempotency.complete(potluck, "platform:p", "k", retry.lease, stored)
+    replay = claim()
+    assert replay.action == "replay"
+    assert replay.stored == stored

@@ -18,10 +18,10 @@ times it retries:
   ``settings.idempotency_wait_seconds`` and then replays the first one's answer, or gives up with
   409 ``idempotency_key_in_use`` (``Retry-After: 1``).
 - An ``in_progress`` row whose lease has run out (its process died mid-request) may be taken
-  over by a retry. The route ran in a transaction of its own, so a crash after that commit and
-  before the response was recorded can let a retry run it again after the lease: the lease
-  therefore comfortably exceeds any request's running time, and ledger transfers additionally
-  carry client ids.
+  over by a retry; the key's lifetime then starts again, as for a first request. The route
+  ran in a transaction of its own, so a crash after that commit and before the response was
+  recorded can let a retry run it again after the lease: the lease therefore comfortably
+  exceeds any request's running time, and ledger transfers additionally carry client ids.
 
 Which outcomes are kept (Stripe's rule: keep what the endpoint decided, forget what says "this
 did not run, try again"):
@@ -179,6 +179,9 @@ def _claim(
     if decision.action != "claimable":
         return decision
     lease = now + timedelta(seconds=lease_seconds)
+    # Every claim starts a run, a takeover included, so the key's lifetime starts again: a key
+    # taken over just before it expired must not expire under the running request (a retry
+    # would then claim it and run it again) nor right after its answer is stored.
     values = {
         "request_hash": h,
         "status": "in_progress",
@@ -186,10 +189,9 @@ def _claim(
         "response_body": None,
         "response_content_type": None,
         "locked_until": lease,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=app.settings.idempotency_ttl_seconds),
     }
-    if row is None or utc(row.expires_at) <= now:
-        values["created_at"] = now
-        values["expires_at"] = now + timedelta(seconds=app.settings.idempotency_ttl_seconds)
     if row is None:
         s.execute(insert(_T).values(scope=scope, key=key, **values))
     else:
