@@ -379,6 +379,12 @@ def test_batch_replay(db, clock):
         "batch_partially_exists",
         1,
     )
+    # A retried batch whose second transfer had no id cannot be recognised: refused, not re-run.
+    mixed = [ops[0], NewTransfer(a, c, 1)]
+    with pytest.raises(LedgerError) as info:
+        batch(db, clock, mixed)
+    assert (info.value.code, info.value.index) == ("batch_partially_exists", 1)
+    assert "has no id" in info.value.message
     changed = [ops[0], NewTransfer(b, c, 5, client_id="r2")]
     with pytest.raises(LedgerError) as info:
         batch(db, clock, changed)

@@ -165,15 +165,14 @@ def _plan_new(
             index=index,
         )
     amount = op.amount
+    # A hold is checked like a posted transfer: it must fit now, so that posting it can't fail.
+    _check_debit(debit, amount, index)
+    _check_credit(credit, amount, index)
     if op.pending:
-        _check_debit(debit, amount, index)
-        _check_credit(credit, amount, index)
         debit.debits_pending += amount
         credit.credits_pending += amount
         posted_delta, pending_delta = 0, amount
     else:
-        _check_debit(debit, amount, index)
-        _check_credit(credit, amount, index)
         debit.debits_posted += amount
         credit.credits_posted += amount
         posted_delta, pending_delta = amount, 0

@@ -259,18 +259,6 @@ def create_transfers(
     return [TransferResult(v, True) for v in _views_from_values(session, planned)]
 
 
-_COMPARED = (
-    ("debit_account_id", "debit_account"),
-    ("credit_account_id", "credit_account"),
-    ("amount", "amount"),
-    ("currency", "currency"),
-    ("code", "code"),
-    ("pending", "pending"),
-    ("timeout_seconds", "timeout_seconds"),
-    ("metadata", "metadata"),
-)
-
-
 def _replay(
     session: Session,
     ops: Sequence[Operation],
@@ -282,9 +270,13 @@ def _replay(
     for index, (op, client_id) in enumerate(zip(ops, client_ids, strict=True)):
         row = existing.get(client_id)
         if row is None:
+            generated = isinstance(op, NewTransfer) and op.client_id is None
             raise LedgerError(
                 "batch_partially_exists",
-                "some transfers of this batch exist and others do not; "
+                "this transfer has no id, so a retry of its batch cannot be recognised; give "
+                "every transfer of a batch an id (or send an Idempotency-Key)"
+                if generated
+                else "some transfers of this batch exist and others do not; "
                 "retry with exactly the original batch",
                 status=409,
                 field="id",
