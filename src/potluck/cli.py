@@ -75,7 +75,10 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=False,
+        # Behind a load balancer every caller would share its address (and so one sign-in
+        # rate limit) unless the proxy is trusted to say who the client is.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

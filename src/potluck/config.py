@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=True, description="Run relay and workers inside `potluck serve` (embedded mode)."
     )
     db_pool_size: int = 20
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Addresses of trusted reverse proxies (comma-separated, or '*'): their "
+        "X-Forwarded-For names the client, for sign-in limits and anonymous idempotency scopes.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         gt=0,

@@ -30,13 +30,16 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+def start_server(tmp_path: Path, **extra_env: str):
     port = free_port()
-    env = os.environ | {
-        "POTLUCK_DATABASE_URL": f"sqlite:///{tmp_path / 'potluck.db'}",
-        "POTLUCK_LOG_JSON": "true",
-    }
+    env = (
+        os.environ
+        | {
+            "POTLUCK_DATABASE_URL": f"sqlite:///{tmp_path / 'potluck.db'}",
+            "POTLUCK_LOG_JSON": "true",
+        }
+        | extra_env
+    )
     assert run(env, "db", "upgrade").returncode == 0
     demo = run(env, "demo")
     assert demo.returncode == 0, demo.stderr
@@ -59,10 +62,37 @@ def server(tmp_path: Path):
             proc.kill()
             raise AssertionError((tmp_path / "server.log").read_text())
         time.sleep(0.1)  # waiting for a process to start listening, not hiding a race
+    return proc, log, base, env
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    proc, log, base, env = start_server(tmp_path)
     yield base, env, tmp_path
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_sign_in_limit(tmp_path: Path):
+    proc, log, base, _ = start_server(
+        tmp_path, POTLUCK_FORWARDED_ALLOW_IPS="127.0.0.1", POTLUCK_LOGIN_MAX_PER_CLIENT="3"
+    )
+    try:
+        with httpx.Client(base_url=base, timeout=10) as c:
+
+            def attempt(n: int, client: str) -> int:
+                body = {"email": f"nobody{n}@example.com", "password": "wrong password!"}
+                headers = {"X-Forwarded-For": client}
+                return c.post("/v1/auth/token", json=body, headers=headers).status_code
+
+            assert [attempt(n, "203.0.113.7") for n in range(4)] == [401, 401, 401, 429]
+            # another client behind the same proxy is not locked out with the first
+            assert attempt(9, "198.51.100.2") == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
 
 
 def test_a_new_user_session(server):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from potluck.clock import utc
@@ -38,7 +38,9 @@ def expire_due_holds(session: Session, *, now: datetime, limit: int = 500) -> in
     holds = (
         session.execute(
             select(_TRANSFERS)
-            .where(_TRANSFERS.c.status == "pending", _TRANSFERS.c.timeout_at <= now)
+            # The literal (not a bound parameter) lets both databases use the partial index
+            # of pending holds.
+            .where(text("ledger_transfers.status = 'pending'"), _TRANSFERS.c.timeout_at <= now)
             .order_by(_TRANSFERS.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

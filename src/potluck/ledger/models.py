@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,8 +87,20 @@ class Transfer(Base):
         UniqueConstraint("scope", "client_id", name="uq_ledger_transfers_scope_client_id"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         CheckConstraint("debit_account_id <> credit_account_id", name="not_self"),
-        Index("ix_ledger_transfers_pending_timeout", "status", "timeout_at"),
-        Index("ix_ledger_transfers_pending_id", "pending_id"),
+        # Partial indexes: only holds still pending, only post/void rows, are indexed, so
+        # the hot path (posted transfers) does not pay for them.
+        Index(
+            "ix_ledger_transfers_pending_timeout",
+            "timeout_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_ledger_transfers_pending_id",
+            "pending_id",
+            postgresql_where=text("pending_id IS NOT NULL"),
+            sqlite_where=text("pending_id IS NOT NULL"),
+        ),
         # GET /v1/transfers: a platform's transfers in id order, all of them or one account's.
         Index("ix_ledger_transfers_scope_id", "scope", "id"),
         Index("ix_ledger_transfers_debit_account_id_id", "debit_account_id", "id"),

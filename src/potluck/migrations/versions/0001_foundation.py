@@ -227,7 +227,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("scope", "client_id", name="uq_ledger_transfers_scope_client_id"),
     )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
-        batch_op.create_index("ix_ledger_transfers_pending_id", ["pending_id"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_transfers_pending_id",
+            ["pending_id"],
+            unique=False,
+            postgresql_where=sa.text("pending_id IS NOT NULL"),
+            sqlite_where=sa.text("pending_id IS NOT NULL"),
+        )
         batch_op.create_index("ix_ledger_transfers_scope_id", ["scope", "id"], unique=False)
         batch_op.create_index(
             "ix_ledger_transfers_debit_account_id_id", ["debit_account_id", "id"], unique=False
@@ -236,7 +242,11 @@ def upgrade() -> None:
             "ix_ledger_transfers_credit_account_id_id", ["credit_account_id", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_ledger_transfers_pending_timeout", ["status", "timeout_at"], unique=False
+            "ix_ledger_transfers_pending_timeout",
+            ["timeout_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
         )
 
     op.create_table(
