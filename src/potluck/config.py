@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_MIN_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -15,7 +17,10 @@ class Settings(BaseSettings):
     Every field maps to ``POTLUCK_<NAME>``; e.g. ``POTLUCK_DATABASE_URL``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="POTLUCK_", extra="ignore")
+    # hide_input_in_errors: a refused value (a short secret key) must not end up in a log.
+    model_config = SettingsConfigDict(
+        env_prefix="POTLUCK_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite:///./potluck.db",
@@ -25,7 +30,8 @@ class Settings(BaseSettings):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     secret_key: str | None = Field(
         default=None,
-        description="Signs JWTs. Unset: a random key is generated once and kept in the database.",
+        description="Signs JWTs (at least 32 bytes). Unset or empty: a random key is generated "
+        "once and kept in the database.",
     )
     jwt_ttl_seconds: int = 3600
     log_level: str = "INFO"
@@ -57,6 +63,22 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted; a larger one is 413 payload_too_large.",
     )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret_key(cls, value: str | None) -> str | None:
+        """HS256 keys shorter than the hash (32 bytes) can be brute-forced offline from one
+        token (RFC 7518 3.2); refuse to start rather than sign with one."""
+        if not value:
+            return None  # unset: the generated key is used
+        size = len(value.encode())
+        if size < SECRET_KEY_MIN_BYTES:
+            raise ValueError(
+                f"POTLUCK_SECRET_KEY is {size} bytes long; it must be at least "
+                f"{SECRET_KEY_MIN_BYTES} bytes (e.g. `python -c 'import secrets; "
+                f"print(secrets.token_urlsafe(48))'`), or unset to use a generated key"
+            )
+        return value
 
 
 @lru_cache(maxsize=1)
