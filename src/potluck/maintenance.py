@@ -1,14 +1,20 @@
 """Housekeeping as a self-renewing timer on the event bus.
 
 One ``maintenance.tick`` event per interval (de-duplicated by its due time, so any number of
-processes scheduling it still make one) prunes old sign-in attempts, purges expired
-idempotency keys, expires holds whose timer was missed, and schedules the next tick. Being an
+processes scheduling it still make one) schedules the next tick, then prunes old sign-in
+attempts, purges expired idempotency keys and expires holds whose timer was missed. Being an
 ordinary timer, it runs wherever the workers run: in ``potluck serve`` (embedded) or in the
 worker pool (distributed).
+
+The chain must not break: if the tick failed as a whole ``bus_max_attempts`` times it would be
+dead-lettered, and no later tick would exist until a process restarted. So the next tick is
+scheduled first, and each cleanup step runs in its own savepoint: a failing step is rolled
+back and logged, and the other steps and the next tick still commit with the tick.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -63,11 +69,22 @@ def on_tick(ctx: HandlerContext, event: Event) -> None:
     from potluck.ledger.service import expire_due_holds
 
     s, now = ctx.session, ctx.now
-    attempts = prune_auth_attempts_in(s, settings=ctx.app.settings, now=now)
-    keys = purge_expired_keys_in(s, now=now)
-    holds = expire_due_holds(s, now=now)
-    log.info("maintenance.tick", auth_attempts=attempts, idempotency_keys=keys, holds=holds)
+    # First, so that nothing below can cost the chain its next link.
     schedule(s, now=now, interval=int(event.data.get("interval_seconds", INTERVAL_SECONDS)))
+    steps: dict[str, Callable[[], int]] = {
+        "auth_attempts": lambda: prune_auth_attempts_in(s, settings=ctx.app.settings, now=now),
+        "idempotency_keys": lambda: purge_expired_keys_in(s, now=now),
+        "holds": lambda: expire_due_holds(s, now=now),
+    }
+    done: dict[str, int | None] = {}
+    for name, step in steps.items():
+        try:
+            with s.begin_nested():  # a savepoint: a failure undoes this step only
+                done[name] = step()
+        except Exception:
+            done[name] = None
+            log.exception("maintenance.step_failed", step=name)
+    log.info("maintenance.tick", **done)
 
 
 def register(registry: HandlerRegistry) -> None:
