@@ -355,6 +355,10 @@ def test_list_transfers_refuses_bad_filters(client, acme, potluck):
     body = problem({"starting_after": "no-such-transfer"}, 422, "invalid_cursor")
     assert body["errors"][0]["field"] == "starting_after"
     problem({"account": "acc_nope"}, 404, "account_not_found")
+    # a cursor must be a transfer of the filtered account
+    other = account(client, acme)["id"]
+    body = problem({"account": other, "starting_after": "only"}, 422, "invalid_cursor")
+    assert "does not touch" in body["detail"]
     # another platform's ids are unknown here, as cursor and as account
     globex = platform_headers(potluck, "Globex")
     g1 = account(client, globex, wallet=False)["id"]

@@ -103,8 +103,6 @@ class Transfer(Base):
         ),
         # GET /v1/transfers: a platform's transfers in id order, all of them or one account's.
         Index("ix_ledger_transfers_scope_id", "scope", "id"),
-        Index("ix_ledger_transfers_debit_account_id_id", "debit_account_id", "id"),
-        Index("ix_ledger_transfers_credit_account_id_id", "credit_account_id", "id"),
     )
 
 

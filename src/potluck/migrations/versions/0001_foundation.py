@@ -31,11 +31,16 @@ def upgrade() -> None:
         sa.Column("client", sa.String(length=64), nullable=False),
         sa.Column("succeeded", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=16), server_default="sign_in", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_attempts")),
     )
     with op.batch_alter_table("auth_attempts", schema=None) as batch_op:
-        batch_op.create_index("ix_auth_attempts_client_at", ["client", "at"], unique=False)
-        batch_op.create_index("ix_auth_attempts_email_at", ["email", "at"], unique=False)
+        batch_op.create_index(
+            "ix_auth_attempts_kind_client_at", ["kind", "client", "at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_auth_attempts_kind_email_at", ["kind", "email", "at"], unique=False
+        )
 
     op.create_table(
         "bus_deliveries",
@@ -236,12 +241,6 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_ledger_transfers_scope_id", ["scope", "id"], unique=False)
         batch_op.create_index(
-            "ix_ledger_transfers_debit_account_id_id", ["debit_account_id", "id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_ledger_transfers_credit_account_id_id", ["credit_account_id", "id"], unique=False
-        )
-        batch_op.create_index(
             "ix_ledger_transfers_pending_timeout",
             ["timeout_at"],
             unique=False,
@@ -318,8 +317,6 @@ def downgrade() -> None:
 
     op.drop_table("platforms")
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
-        batch_op.drop_index("ix_ledger_transfers_credit_account_id_id")
-        batch_op.drop_index("ix_ledger_transfers_debit_account_id_id")
         batch_op.drop_index("ix_ledger_transfers_scope_id")
         batch_op.drop_index("ix_ledger_transfers_pending_timeout")
         batch_op.drop_index("ix_ledger_transfers_pending_id")
@@ -347,8 +344,8 @@ def downgrade() -> None:
 
     op.drop_table("bus_deliveries")
     with op.batch_alter_table("auth_attempts", schema=None) as batch_op:
-        batch_op.drop_index("ix_auth_attempts_email_at")
-        batch_op.drop_index("ix_auth_attempts_client_at")
+        batch_op.drop_index("ix_auth_attempts_kind_email_at")
+        batch_op.drop_index("ix_auth_attempts_kind_client_at")
 
     op.drop_table("auth_attempts")
     # ### end Alembic commands ###
