@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     login_email_window_seconds: int = 900
     login_max_per_client: int = 20
     login_client_window_seconds: int = 60
+    # registration rate limit (each registration costs an argon2 hash: 64 MiB, ~50 ms of CPU)
+    register_max_per_client: int = 10
+    register_window_seconds: int = 3600
     # idempotency
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_wait_seconds: float = 10.0

@@ -369,6 +369,92 @@ def test_old_attempts_are_pruned_once_outside_every_window(client, potluck, cloc
         assert s.query(AuthAttempt).count() == 1
 
 
+def test_registrations_per_client_are_limited_before_any_hashing(
+    client, potluck, clock, monkeypatch
+):
+    _limits(potluck, register_max_per_client=3, register_window_seconds=3600)
+    hashed = []
+    real_hash = passwords.hash_password
+    monkeypatch.setattr(passwords, "hash_password", lambda p: hashed.append(p) or real_hash(p))
+    # refused input costs no hash and is not counted
+    assert register(client, email="not an email").status_code == 422
+    assert register(client, password="short").status_code == 422
+    assert register(client, email="u0@example.com").status_code == 201
+    clock.advance(100)
+    assert register(client, email="u1@example.com").status_code == 201
+    assert register(client, email="u1@example.com").status_code == 409  # counted: it hashed
+    assert len(hashed) == 3
+    r = register(client, email="u2@example.com")
+    body = assert_problem(r, 429, "rate_limited")
+    assert "registrations" in body["detail"]
+    assert r.headers["retry-after"] == str(3600 - 100)
+    assert len(hashed) == 3  # refused before hashing
+    # refused attempts are not counted: hammering does not extend the limit
+    for _ in range(3):
+        assert register(client, email="u2@example.com").status_code == 429
+    # another address is not affected, nor is signing in from this one
+    service.register_user(
+        potluck, email="u3@example.com", password=PASSWORD, name="U3", client="10.0.0.9"
+    )
+    assert login(client, email="u0@example.com").status_code == 200
+    clock.advance(3600 - 100)  # the first registration leaves the window
+    assert register(client, email="u2@example.com").status_code == 201
+    assert register(client, email="u4@example.com").status_code == 429
+
+
+def test_registrations_do_not_count_as_failed_sign_ins(client, potluck):
+    _limits(potluck, login_max_per_email=1, login_max_per_client=1)
+    assert register(client).status_code == 201
+    assert register(client).status_code == 409
+    assert login(client).status_code == 200
+
+
+def test_the_operator_registers_without_a_limit(potluck):
+    _limits(potluck, register_max_per_client=1)
+    for i in range(3):
+        service.register_user(potluck, email=f"u{i}@example.com", password=PASSWORD, name="U")
+
+
+def test_concurrent_registrations_cannot_exceed_the_limit(potluck):
+    _limits(potluck, register_max_per_client=3)
+    outcomes = []
+
+    def attempt(i):
+        try:
+            service.register_user(
+                potluck, email=f"u{i}@example.com", password=PASSWORD, name="U", client="c"
+            )
+            outcomes.append(201)
+        except service.IdentityError as exc:
+            outcomes.append(exc.status)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [201] * 3 + [429] * 5
+
+
+def test_registration_attempts_are_pruned_by_their_own_window(client, potluck, clock):
+    _limits(
+        potluck,
+        login_email_window_seconds=900,
+        login_client_window_seconds=60,
+        register_window_seconds=3600,
+    )
+    register(client, email="u0@example.com")
+    login(client, email="ghost@example.com")
+    clock.advance(900)
+    assert service.prune_auth_attempts(potluck) == 1  # the sign-in, not the registration
+    with potluck.db.read() as s:
+        assert s.scalars(select(AuthAttempt.kind)).all() == ["register"]
+    clock.advance(3600 - 900)
+    assert service.prune_auth_attempts(potluck) == 1
+    with potluck.db.read() as s:
+        assert s.query(AuthAttempt).count() == 0
+
+
 # --- platforms ---
 
 

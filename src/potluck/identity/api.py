@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
@@ -27,14 +27,22 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 
 PlatformId = Annotated[str, Path(max_length=40)]
 
-_RATE_LIMITED = problem_response_doc(429, "Too many sign-in attempts (`rate_limited`)") | {
-    "headers": {
-        "Retry-After": {
-            "description": "Seconds until an attempt is allowed again.",
-            "schema": {"type": "integer", "minimum": 1},
+
+def _rate_limited_doc(description: str) -> dict[str, Any]:
+    return problem_response_doc(429, description) | {
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until an attempt is allowed again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
         }
     }
-}
+
+
+_RATE_LIMITED = _rate_limited_doc("Too many sign-in attempts (`rate_limited`)")
+_REGISTER_RATE_LIMITED = _rate_limited_doc(
+    "Too many registrations from this client address (`rate_limited`)"
+)
 
 
 @contextmanager
@@ -58,11 +66,17 @@ def problems() -> Iterator[None]:
     "/auth/register",
     status_code=201,
     response_model=UserRead,
-    responses={409: problem_response_doc(409, "The email is taken (`email_taken`)")},
+    responses={
+        409: problem_response_doc(409, "The email is taken (`email_taken`)"),
+        429: _REGISTER_RATE_LIMITED,
+    },
 )
-def register(body: UserCreate, app: AppDep) -> UserRead:
+def register(body: UserCreate, app: AppDep, request: Request) -> UserRead:
+    client = request.client.host if request.client else "unknown"
     with problems():
-        user = service.register_user(app, email=body.email, password=body.password, name=body.name)
+        user = service.register_user(
+            app, email=body.email, password=body.password, name=body.name, client=client
+        )
     return UserRead.of(user)
 
 

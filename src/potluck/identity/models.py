@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from potluck.db import Base, BigInt
 
+SIGN_IN = "sign_in"
+REGISTER = "register"
+
 
 class User(Base):
     __tablename__ = "users"
@@ -40,7 +43,11 @@ class Platform(Base):
 
 
 class AuthAttempt(Base):
-    """A sign-in attempt, kept for rate limiting per email and per client address."""
+    """A sign-in or registration attempt, kept for rate limiting.
+
+    ``kind`` is ``sign_in`` (limited per email and per client address) or ``register``
+    (limited per client address; ``email`` is the address being registered).
+    """
 
     __tablename__ = "auth_attempts"
 
@@ -49,10 +56,14 @@ class AuthAttempt(Base):
     client: Mapped[str] = mapped_column(String(64), nullable=False)
     succeeded: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=SIGN_IN, server_default=SIGN_IN
+    )
 
+    # Every limit reads one kind's attempts of one email or one client, newest first.
     __table_args__ = (
-        Index("ix_auth_attempts_email_at", "email", "at"),
-        Index("ix_auth_attempts_client_at", "client", "at"),
+        Index("ix_auth_attempts_kind_email_at", "kind", "email", "at"),
+        Index("ix_auth_attempts_kind_client_at", "kind", "client", "at"),
     )
 
 

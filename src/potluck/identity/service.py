@@ -16,6 +16,13 @@ Sign-in rate limits (``issue_token``), both from the ``auth_attempts`` table and
 * per client address: at most ``login_max_per_client`` attempts of any outcome within
   ``login_client_window_seconds`` (this one also stops one address trying many emails).
 
+Registration (``register_user`` with a ``client``): at most ``register_max_per_client``
+registrations of any outcome per client address within ``register_window_seconds``, checked
+and recorded (``kind='register'`` rows of the same table, under the same per-client lock)
+*before* the password is hashed, since each hash costs 64 MiB and tens of milliseconds of
+CPU and registration needs no sign-in. Input that fails validation is refused before the
+limit, costs no hash and is not counted. Sign-in limits count only sign-in attempts.
+
 A refused (429) attempt is not recorded and costs no hashing, so hammering a locked email
 does not extend its lock and cannot be used to keep a victim locked out beyond the window.
 An attempt is recorded as a failure *before* its password is checked and turned into a
@@ -41,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from potluck.clock import utc
 from potluck.identity import passwords, tokens
-from potluck.identity.models import AuthAttempt, Platform, SystemSecret, User
+from potluck.identity.models import REGISTER, SIGN_IN, AuthAttempt, Platform, SystemSecret, User
 from potluck.ids import new_id
 
 if TYPE_CHECKING:
@@ -177,14 +184,27 @@ def _platform_view(p: Platform) -> PlatformView:
 
 
 def register_user(
-    app: Potluck, *, email: str, password: str, name: str, role: str = "user"
+    app: Potluck,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: str = "user",
+    client: str | None = None,
 ) -> UserView:
-    """Create a person. Raises ``email_taken`` (409) if the email is already registered."""
+    """Create a person. Raises ``email_taken`` (409) if the email is already registered.
+
+    ``client`` (the caller's address, from the API) subjects the registration to the
+    per-client limit: ``rate_limited`` (429 with ``retry_after``) before any hashing. The
+    operator (CLI, demo data) passes none.
+    """
     email = _checked("email", normalise_email, email)
     password = _checked("password", check_password, password)
     name = _checked("name", clean_name, name)
     if role not in ROLES:
         raise IdentityError("validation_error", f"role must be one of {ROLES}", field="role")
+    if client is not None:
+        _record_registration(app, email=email, client=(client or "unknown")[:64])
     password_hash = passwords.hash_password(password)  # slow: before the transaction
     taken = IdentityError(
         "email_taken", "an account with this email already exists", status=409, field="email"
@@ -233,12 +253,37 @@ def promote_user(app: Potluck, *, email: str, role: str = "admin") -> UserView:
 # --- sign-in ---
 
 
-def _lock_attempts(s: Session, *, email: str, client: str) -> None:
-    """Serialise sign-in attempts per email and per client (always in this order)."""
+def _lock_attempts(s: Session, *, email: str | None, client: str) -> None:
+    """Serialise attempts per email and per client (always in this order; registrations
+    take the client lock only)."""
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(select(func.pg_advisory_xact_lock(1, func.hashtext(email))))
+        if email is not None:
+            s.execute(select(func.pg_advisory_xact_lock(1, func.hashtext(email))))
         s.execute(select(func.pg_advisory_xact_lock(2, func.hashtext(client))))
     # SQLite: the transaction began with BEGIN IMMEDIATE and holds the write lock already.
+
+
+def _record_registration(app: Potluck, *, email: str, client: str) -> None:
+    """Check the per-client registration limit and record this registration attempt."""
+    settings = app.settings
+    now = app.clock.now()
+    with app.db.transaction() as s:
+        _lock_attempts(s, email=None, client=client)
+        wait = _free_at(
+            s,
+            [AuthAttempt.kind == REGISTER, AuthAttempt.client == client],
+            limit=settings.register_max_per_client,
+            window=settings.register_window_seconds,
+            now=now,
+        )
+        if wait:
+            raise IdentityError(
+                "rate_limited",
+                f"too many registrations from this address; retry in {wait} seconds",
+                status=429,
+                retry_after=wait,
+            )
+        s.add(AuthAttempt(kind=REGISTER, email=email[:320], client=client, succeeded=0, at=now))
 
 
 def _free_at(s: Session, where: list[Any], *, limit: int, window: int, now: datetime) -> int:
@@ -271,12 +316,17 @@ def _begin_attempt(app: Potluck, *, email: str, client: str) -> tuple[int, User 
         # by id, not time: attempts of one email are inserted one at a time under the lock
         last_success = s.scalar(
             select(func.max(AuthAttempt.id)).where(
+                AuthAttempt.kind == SIGN_IN,
                 AuthAttempt.email == email,
                 AuthAttempt.succeeded == 1,
                 AuthAttempt.at > email_since,
             )
         )
-        failures = [AuthAttempt.email == email, AuthAttempt.succeeded == 0]
+        failures = [
+            AuthAttempt.kind == SIGN_IN,
+            AuthAttempt.email == email,
+            AuthAttempt.succeeded == 0,
+        ]
         if last_success is not None:
             failures.append(AuthAttempt.id > last_success)
         wait = max(
@@ -289,7 +339,7 @@ def _begin_attempt(app: Potluck, *, email: str, client: str) -> tuple[int, User 
             ),
             _free_at(
                 s,
-                [AuthAttempt.client == client],
+                [AuthAttempt.kind == SIGN_IN, AuthAttempt.client == client],
                 limit=settings.login_max_per_client,
                 window=settings.login_client_window_seconds,
                 now=now,
@@ -302,7 +352,7 @@ def _begin_attempt(app: Potluck, *, email: str, client: str) -> tuple[int, User 
                 status=429,
                 retry_after=wait,
             )
-        attempt = AuthAttempt(email=email, client=client, succeeded=0, at=now)
+        attempt = AuthAttempt(kind=SIGN_IN, email=email, client=client, succeeded=0, at=now)
         s.add(attempt)
         user = s.scalar(select(User).where(User.email == email))
         s.flush()
@@ -342,7 +392,10 @@ def issue_token(app: Potluck, *, email: str, password: str, client: str) -> Issu
 
 
 def prune_auth_attempts(app: Potluck) -> int:
-    """Delete sign-in attempts older than both rate-limit windows; returns how many.
+    """Delete attempts no limit reads any more; returns how many.
+
+    Sign-in attempts go once older than both sign-in windows, registration attempts once
+    older than the registration window.
 
     Nothing reads them after that. Meant for a periodic job (a timer event or cron).
     """
@@ -352,10 +405,18 @@ def prune_auth_attempts(app: Potluck) -> int:
 
 def prune_auth_attempts_in(session: Session, *, settings: Settings, now: datetime) -> int:
     """``prune_auth_attempts`` inside the caller's transaction (the maintenance timer)."""
-    keep = max(settings.login_email_window_seconds, settings.login_client_window_seconds)
-    cutoff = now - timedelta(seconds=keep)
-    result = session.execute(delete(AuthAttempt).where(AuthAttempt.at <= cutoff))
-    return int(getattr(result, "rowcount", 0) or 0)
+    keep = {
+        SIGN_IN: max(settings.login_email_window_seconds, settings.login_client_window_seconds),
+        REGISTER: settings.register_window_seconds,
+    }
+    pruned = 0
+    for kind, seconds in keep.items():
+        cutoff = now - timedelta(seconds=seconds)
+        result = session.execute(
+            delete(AuthAttempt).where(AuthAttempt.kind == kind, AuthAttempt.at <= cutoff)
+        )
+        pruned += int(getattr(result, "rowcount", 0) or 0)
+    return pruned
 
 
 # --- the JWT signing key ---
