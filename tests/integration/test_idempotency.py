@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -357,3 +358,91 @@ def test_a_key_taken_over_near_the_end_of_its_lifetime_runs_once(potluck, clock)
     replay = claim()
     assert replay.action == "replay"
     assert replay.stored == stored
+
+
+# --- lease renewal ------------------------------------------------------------------------
+
+
+def test_a_renewed_lease_outlives_the_original_and_stays_the_fence(potluck, clock):
+    h = idempotency.request_hash("platform:p", "k", "POST", "/v1/accounts", b"", b"{}")
+
+    def claim():
+        return idempotency.claim(potluck, "platform:p", "k", h, lease_seconds=60)
+
+    first = claim()
+    assert first.action == "run"
+    clock.advance(30)
+    renewed = idempotency.renew(potluck, "platform:p", "k", first.lease, lease_seconds=60)
+    assert renewed == clock.now() + timedelta(seconds=60)
+    clock.advance(40)  # past the original lease, inside the renewed one
+    assert claim().action == "wait"
+    assert idempotency.purge_expired_keys(potluck) == 0
+    stored = idempotency.Stored(201, b'{"id":"acc_1"}', "application/json")
+    # the old lease is no longer the fence; the renewed one is
+    assert not idempotency.complete(potluck, "platform:p", "k", first.lease, stored)
+    assert idempotency.complete(potluck, "platform:p", "k", renewed, stored)
+    assert claim().action == "replay"
+
+
+def test_a_request_that_lost_its_key_cannot_renew_it(potluck, clock):
+    h = idempotency.request_hash("platform:p", "k", "POST", "/v1/accounts", b"", b"{}")
+    first = idempotency.claim(potluck, "platform:p", "k", h, lease_seconds=60)
+    clock.advance(61)  # its process stalled for a whole lease: a retry takes over
+    retry = idempotency.claim(potluck, "platform:p", "k", h, lease_seconds=60)
+    assert retry.action == "run"
+    assert idempotency.renew(potluck, "platform:p", "k", first.lease, lease_seconds=60) is None
+    assert idempotency.renew(potluck, "platform:p", "k", retry.lease, lease_seconds=60)
+
+
+def test_the_middleware_renews_the_lease_while_a_long_request_runs(potluck, clock, monkeypatch):
+    """Past its original lease, a running request still holds its key, and completes it."""
+    body = b'{"slow": true}'
+    h = idempotency.request_hash("anon:testclient", "slow", "POST", "/slow", b"", body)
+    original_lease = clock.now() + timedelta(seconds=60)
+    renewed_past_original = threading.Event()
+    real_renew = idempotency.renew
+
+    def watched_renew(*args, **kwargs):
+        lease = real_renew(*args, **kwargs)
+        if lease is not None and lease > original_lease:
+            renewed_past_original.set()
+        return lease
+
+    monkeypatch.setattr(idempotency, "renew", watched_renew)
+    runs = []
+    seen_by_a_second_request = []
+
+    async def slow_route(scope, receive, send):
+        runs.append(1)
+        await receive()
+        clock.advance(30)
+        # the renewer runs every 10 ms of real time; wait for one at the new time
+        assert await anyio.to_thread.run_sync(renewed_past_original.wait, 10)
+        clock.advance(40)  # 70 s since the claim: the original lease has run out
+        decision = await anyio.to_thread.run_sync(
+            lambda: idempotency.claim(potluck, "anon:testclient", "slow", h, lease_seconds=60)
+        )
+        seen_by_a_second_request.append(decision.action)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"id":"slow_1"}'})
+
+    app = idempotency.IdempotencyMiddleware(
+        slow_route, potluck=potluck, lease_seconds=60, renew_every_seconds=0.01
+    )
+    headers = {"Idempotency-Key": "slow", "Content-Type": "application/json"}
+    c = TestClient(app)  # no lifespan: the bare route only speaks HTTP
+    first = c.post("/slow", content=body, headers=headers)
+    assert first.status_code == 201
+    assert seen_by_a_second_request == ["wait"]
+    # the answer was stored under the renewed lease (the fence moved with it)
+    again = c.post("/slow", content=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert runs == [1]

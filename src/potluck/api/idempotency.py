@@ -9,6 +9,11 @@ times it retries:
 - The first request claims the key with an ``in_progress`` row (its lease, ``locked_until``, is
   ``LEASE_SECONDS`` ahead), runs, then records its status and body as ``completed``. Every
   database step is its own short transaction; none is held open while the route runs.
+- While the route runs, the lease is renewed every third of ``LEASE_SECONDS`` (``renew``), so
+  a request that runs longer than the lease keeps its key: only a request whose process died
+  (or stalled for a whole lease) can be taken over. The lease value is the fence: ``renew``,
+  ``complete`` and ``release`` change the row only if it still holds the lease this request
+  last set, so a request that lost its key to a takeover cannot overwrite the new owner.
 - A replay with the same request (sha256 of method, path, query and raw body) answers the stored
   status and body with ``Idempotent-Replayed: true``; another request under the same key is 409
   ``idempotency_key_reused``.
@@ -20,8 +25,8 @@ times it retries:
 - An ``in_progress`` row whose lease has run out (its process died mid-request) may be taken
   over by a retry; the key's lifetime then starts again, as for a first request. The route
   ran in a transaction of its own, so a crash after that commit and before the response was
-  recorded can let a retry run it again after the lease: the lease therefore comfortably
-  exceeds any request's running time, and ledger transfers additionally carry client ids.
+  recorded can let a retry run it again after the lease: ledger transfers additionally carry
+  client ids.
 
 Which outcomes are kept (Stripe's rule: keep what the endpoint decided, forget what says "this
 did not run, try again"):
@@ -47,6 +52,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
@@ -219,6 +225,27 @@ def complete(app: Potluck, scope: str, key: str, lease: datetime, stored: Stored
     return bool(getattr(result, "rowcount", 0))
 
 
+def renew(
+    app: Potluck, scope: str, key: str, lease: datetime, *, lease_seconds: float
+) -> datetime | None:
+    """Extend a running request's lease; the new lease, or None if the key is no longer its.
+
+    Fenced like ``complete``: only the row still holding ``lease`` is extended.
+    """
+    renewed = app.clock.now() + timedelta(seconds=lease_seconds)
+    with app.db.transaction() as s:
+        result = s.execute(
+            update(_T)
+            .where(
+                _key_filter(scope, key),
+                _T.c.status == "in_progress",
+                _T.c.locked_until == lease,
+            )
+            .values(locked_until=renewed)
+        )
+    return renewed if getattr(result, "rowcount", 0) else None
+
+
 def release(app: Potluck, scope: str, key: str, lease: datetime) -> None:
     """Forget the claim so that a retry with the same key runs again."""
     with app.db.transaction() as s:
@@ -289,12 +316,15 @@ class IdempotencyMiddleware:
         *,
         potluck: Potluck,
         lease_seconds: float = LEASE_SECONDS,
+        renew_every_seconds: float | None = None,
         poll_initial_seconds: float = 0.02,
         poll_max_seconds: float = 0.25,
     ) -> None:
         self.app = app
         self.potluck = potluck
         self.lease_seconds = lease_seconds
+        # A third: two renewals can be late or fail before the lease runs out.
+        self.renew_every = renew_every_seconds or lease_seconds / 3
         self.poll_initial = poll_initial_seconds
         self.poll_max = poll_max_seconds
 
@@ -414,13 +444,44 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        try:
-            await self.app(scope, receive, capture)
-        except Exception:
+        current = lease  # the fence: the lease this request last set
+
+        async def keep_renewing() -> None:
+            nonlocal current
+            while True:
+                await anyio.sleep(self.renew_every)
+                # Shielded: a renewal that committed must also update the fence, or the
+                # request would lose its own key when it completes.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        renewed = await anyio.to_thread.run_sync(
+                            partial(
+                                renew, app, caller, key, current, lease_seconds=self.lease_seconds
+                            )
+                        )
+                    except Exception:
+                        log.exception("idempotency_renew_failed", key=key, scope=caller)
+                        continue  # try again; the lease still has two thirds left
+                    if renewed is None:
+                        log.warning("idempotency_lease_lost", key=key, scope=caller)
+                        return
+                    current = renewed
+
+        failure: Exception | None = None
+        async with anyio.create_task_group() as renewals:
+            renewals.start_soon(keep_renewing)
+            try:
+                await self.app(scope, receive, capture)
+            except Exception as exc:
+                failure = exc
+            finally:
+                renewals.cancel_scope.cancel()
+        lease = current
+        if failure is not None:
             # A failure is a 5xx: forget the claim so that a retry runs.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(release, app, caller, key, lease)
-            raise
+            raise failure
         # Cancelled (shutdown): whether the route committed is unknown, so the claim stays
         # until its lease runs out rather than inviting an immediate second run.
         if start is None:
