@@ -188,7 +188,8 @@ def create_transfers(
             account_ids.update((ref["debit_account_id"], ref["credit_account_id"]))
     accounts: dict[str, _Totals] = {}
     if account_ids:
-        rows = session.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).mappings()
+        # Core statements on the session's connection skip the ORM execution layer.
+        rows = session.connection().execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).mappings()
         for r in rows:
             if scope != SYSTEM_SCOPE and r["scope"] != scope:
                 continue  # invisible to this caller: treated as missing
@@ -211,9 +212,9 @@ def create_transfers(
     if chosen:
         existing = {
             r["client_id"]: r
-            for r in session.execute(
-                _EXISTING_TRANSFERS, {"scope": scope, "client_ids": chosen}
-            ).mappings()
+            for r in session.connection()
+            .execute(_EXISTING_TRANSFERS, {"scope": scope, "client_ids": chosen})
+            .mappings()
         }
     if existing:
         return _replay(session, ops, planned_ids, existing, pendings)
