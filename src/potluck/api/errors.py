@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from potluck.ledger.service import LedgerError
+from potluck.errors import DomainError
 from potluck.money import MoneyError
 
 PROBLEM = "application/problem+json"
@@ -115,16 +115,20 @@ def install(app: FastAPI) -> None:
             extra=exc.extra,
         )
 
-    @app.exception_handler(LedgerError)
-    async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:
-        extra: dict[str, Any] = {}
-        if exc.index is not None:
-            extra["index"] = exc.index
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        field = exc.problem_field()
         errors = None
-        if exc.field:
-            field = exc.field if exc.index is None else f"transfers.{exc.index}.{exc.field}"
+        if field:
             errors = [{"field": field, "code": exc.code, "message": exc.message}]
-        return problem_response(exc.status, exc.code, exc.message, errors=errors, extra=extra)
+        return problem_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            errors=errors,
+            headers=exc.problem_headers(),
+            extra=exc.problem_extra(),
+        )
 
     @app.exception_handler(MoneyError)
     async def _money(_: Request, exc: MoneyError) -> JSONResponse:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
 from potluck.api.deps import AppDep, CurrentUser
-from potluck.api.errors import ProblemError, problem_response_doc, problem_responses
+from potluck.api.errors import problem_response_doc, problem_responses
 from potluck.api.pagination import PageDep
 from potluck.identity import service
 from potluck.identity.schemas import (
@@ -45,23 +43,6 @@ _REGISTER_RATE_LIMITED = _rate_limited_doc(
 )
 
 
-@contextmanager
-def problems() -> Iterator[None]:
-    """Answer a refused identity operation with its problem+json."""
-    try:
-        yield
-    except service.IdentityError as exc:
-        errors = None
-        if exc.field:
-            errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        if exc.status == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        raise ProblemError(
-            exc.status, exc.code, exc.message, errors=errors, headers=headers
-        ) from exc
-
-
 @router.post(
     "/auth/register",
     status_code=201,
@@ -73,10 +54,9 @@ def problems() -> Iterator[None]:
 )
 def register(body: UserCreate, app: AppDep, request: Request) -> UserRead:
     client = request.client.host if request.client else "unknown"
-    with problems():
-        user = service.register_user(
-            app, email=body.email, password=body.password, name=body.name, client=client
-        )
+    user = service.register_user(
+        app, email=body.email, password=body.password, name=body.name, client=client
+    )
     return UserRead.of(user)
 
 
@@ -88,8 +68,7 @@ def register(body: UserCreate, app: AppDep, request: Request) -> UserRead:
 )
 def token(body: TokenRequest, app: AppDep, request: Request, response: Response) -> TokenRead:
     client = request.client.host if request.client else "unknown"
-    with problems():
-        issued = service.issue_token(app, email=body.email, password=body.password, client=client)
+    issued = service.issue_token(app, email=body.email, password=body.password, client=client)
     # RFC 6749 5.1; also keeps the token out of the Idempotency-Key store.
     response.headers["Cache-Control"] = "no-store"
     return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)
@@ -97,16 +76,14 @@ def token(body: TokenRequest, app: AppDep, request: Request, response: Response)
 
 @router.get("/me", response_model=UserRead)
 def me(app: AppDep, user: CurrentUser) -> UserRead:
-    with problems():
-        return UserRead.of(service.get_user(app, user_id=user.id))
+    return UserRead.of(service.get_user(app, user_id=user.id))
 
 
 @router.post("/platforms", status_code=201, response_model=PlatformCreated)
 def create_platform(
     body: PlatformCreate, app: AppDep, user: CurrentUser, response: Response
 ) -> PlatformCreated:
-    with problems():
-        platform, secret_key = service.create_platform(app, name=body.name, owner_user_id=user.id)
+    platform, secret_key = service.create_platform(app, name=body.name, owner_user_id=user.id)
     # The secret key is shown once: not cached, and not kept by the Idempotency-Key store.
     response.headers["Cache-Control"] = "no-store"
     return PlatformCreated.with_key(platform, secret_key)
@@ -114,29 +91,26 @@ def create_platform(
 
 @router.get("/platforms", response_model=PlatformList)
 def list_platforms(app: AppDep, user: CurrentUser, page: PageDep) -> PlatformList:
-    with problems():
-        rows, more = service.list_platforms(
-            app, owner_user_id=user.id, limit=page.limit, starting_after=page.starting_after
-        )
+    rows, more = service.list_platforms(
+        app, owner_user_id=user.id, limit=page.limit, starting_after=page.starting_after
+    )
     return PlatformList(data=[PlatformRead.of(p) for p in rows], has_more=more)
 
 
 @router.get("/platforms/{platform_id}", response_model=PlatformRead)
 def get_platform(platform_id: PlatformId, app: AppDep, user: CurrentUser) -> PlatformRead:
-    with problems():
-        return PlatformRead.of(
-            service.get_platform(app, platform_id=platform_id, owner_user_id=user.id)
-        )
+    return PlatformRead.of(
+        service.get_platform(app, platform_id=platform_id, owner_user_id=user.id)
+    )
 
 
 @router.post("/platforms/{platform_id}/keys/rotate", response_model=PlatformCreated)
 def rotate_platform_key(
     platform_id: PlatformId, app: AppDep, user: CurrentUser, response: Response
 ) -> PlatformCreated:
-    with problems():
-        platform, secret_key = service.rotate_platform_key(
-            app, platform_id=platform_id, owner_user_id=user.id
-        )
+    platform, secret_key = service.rotate_platform_key(
+        app, platform_id=platform_id, owner_user_id=user.id
+    )
     # Like creation: the new key is shown once and never stored by the Idempotency-Key layer.
     response.headers["Cache-Control"] = "no-store"
     return PlatformCreated.with_key(platform, secret_key)
@@ -144,7 +118,6 @@ def rotate_platform_key(
 
 @router.post("/platforms/{platform_id}/revoke", response_model=PlatformRead)
 def revoke_platform_key(platform_id: PlatformId, app: AppDep, user: CurrentUser) -> PlatformRead:
-    with problems():
-        return PlatformRead.of(
-            service.revoke_platform_key(app, platform_id=platform_id, owner_user_id=user.id)
-        )
+    return PlatformRead.of(
+        service.revoke_platform_key(app, platform_id=platform_id, owner_user_id=user.id)
+    )

@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from potluck.clock import utc
+from potluck.errors import DomainError
 from potluck.identity import passwords, tokens
 from potluck.identity.models import REGISTER, SIGN_IN, AuthAttempt, Platform, SystemSecret, User
 from potluck.ids import new_id
@@ -73,10 +74,9 @@ _EMAIL = re.compile(rf"(?P<local>{_LOCAL})@(?:{_LABEL}\.)+{_TLD}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class IdentityError(Exception):
+class IdentityError(DomainError):
     """A refused identity operation; nothing was written.
 
-    ``status`` is the HTTP status the API answers with, ``field`` names the offending input,
     ``retry_after`` (seconds) is set when the caller is rate limited.
     """
 
@@ -89,12 +89,13 @@ class IdentityError(Exception):
         field: str | None = None,
         retry_after: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
+        super().__init__(code, message, status=status, field=field)
         self.retry_after = retry_after
+
+    def problem_headers(self) -> dict[str, str] | None:
+        if self.status == 401:
+            return {"WWW-Authenticate": "Bearer"}
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else None
 
 
 @dataclass(frozen=True, slots=True)

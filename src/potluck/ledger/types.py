@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from potluck.errors import DomainError
+
 MAX_AMOUNT = 10**15  # a quadrillion minor units per transfer
 MAX_TOTAL = 2**63 - 1
 MAX_TIMEOUT_SECONDS = 2**32 - 1  # TigerBeetle's u32; keeps timeout_at a valid datetime
@@ -18,11 +20,10 @@ CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 HOLD_TIMEOUT_EVENT = "ledger.pending.timeout"
 
 
-class LedgerError(Exception):
+class LedgerError(DomainError):
     """A refused ledger operation. Nothing was written.
 
-    ``status`` is the HTTP status the API answers with; ``field`` names the offending input;
-    ``index`` is the position in a batch.
+    ``index`` is the position of the refused transfer in a batch.
     """
 
     def __init__(
@@ -34,12 +35,16 @@ class LedgerError(Exception):
         field: str | None = None,
         index: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
+        super().__init__(code, message, status=status, field=field)
         self.index = index
+
+    def problem_field(self) -> str | None:
+        if self.field is None or self.index is None:
+            return self.field
+        return f"transfers.{self.index}.{self.field}"
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {} if self.index is None else {"index": self.index}
 
 
 @dataclass(frozen=True, slots=True)
