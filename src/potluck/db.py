@@ -84,6 +84,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # 16 MiB of page cache per connection (default 2 MiB): a batch touches index pages
+        # all over the entries and accounts B-trees; re-reading them cost ~10% of a batch.
+        cur.execute("PRAGMA cache_size=-16384")
         cur.close()
 
     @event.listens_for(engine, "begin")
