@@ -585,7 +585,7 @@ def principal_from_token(app: Potluck, token: str) -> Principal | None:
         return None
     if token.startswith(SECRET_KEY_PREFIX):
         # Columns, not the ORM entity: this runs on every platform request.
-        with app.db.read() as s:
+        with app.db.lookup() as s:
             found = s.execute(_PLATFORM_BY_KEY, {"key_hash": hash_secret_key(token)}).first()
         if found is None:
             return None
