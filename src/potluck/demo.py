@@ -42,27 +42,19 @@ def load_demo(app: Potluck) -> dict[str, Any]:
         clearing = ledger.create_account(
             s, currency="EUR", code="clearing", book=book, scope=scope, owner=scope, now=now
         )
-        alice = ledger.create_account(
-            s,
-            currency="EUR",
-            code="wallet",
-            book=book,
-            scope=scope,
-            owner=scope,
-            flags=wallet,
-            metadata={"holder": "Alice"},
-            now=now,
-        )
-        bob = ledger.create_account(
-            s,
-            currency="EUR",
-            code="wallet",
-            book=book,
-            scope=scope,
-            owner=scope,
-            flags=wallet,
-            metadata={"holder": "Bob"},
-            now=now,
+        alice, bob = (
+            ledger.create_account(
+                s,
+                currency="EUR",
+                code="wallet",
+                book=book,
+                scope=scope,
+                owner=scope,
+                flags=wallet,
+                metadata={"holder": holder},
+                now=now,
+            )
+            for holder in ("Alice", "Bob")
         )
         ledger.create_transfers(
             s,
