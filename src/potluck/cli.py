@@ -167,7 +167,13 @@ def _redact(url: str) -> str:
 
 
 def main() -> None:
-    app()
+    from potluck.errors import DomainError
+
+    try:
+        app()
+    except DomainError as exc:  # a refusal is a message for the operator, not a traceback
+        err.print(f"[red]error:[/red] {exc.message} ({exc.code})", highlight=False)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

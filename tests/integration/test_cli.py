@@ -73,3 +73,13 @@ def test_audit_fails_with_a_report_when_books_do_not_balance(database_url, db, c
     assert "audit FAILED" in report
     assert b.id in report
     assert "credits posted" in report or "credits_posted" in report
+
+
+def test_a_refusal_is_a_message_and_exit_code_not_a_traceback(database_url, db):
+    result = potluck_cli(database_url, "users", "promote", "nobody@example.com")
+    assert result.returncode == 1
+    assert "no user with email nobody@example.com" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    empty = potluck_cli(database_url, "platforms", "create", "")
+    assert empty.returncode == 1
+    assert "Traceback" not in empty.stderr + empty.stdout

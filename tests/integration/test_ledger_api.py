@@ -119,6 +119,9 @@ def test_self_transfer_and_currency_mismatch_are_422(client, acme):
     usd = account(client, acme, "USD")["id"]
     r = transfer(client, acme, eur, eur, 10)
     assert (r.status_code, r.json()["code"]) == (422, "accounts_must_be_different")
+    # a single transfer's errors name its own fields (no batch index)
+    assert r.json()["errors"][0]["field"] == "credit_account"
+    assert "index" not in r.json()
     r = transfer(client, acme, eur, usd, 10)
     assert (r.status_code, r.json()["code"]) == (422, "currency_mismatch")
     r = transfer(client, acme, eur, eur2, 10, currency="USD")
@@ -390,3 +393,15 @@ def test_list_transfers_needs_a_platform_key(client, acme):
     assert client.get("/v1/transfers").status_code == 401
     r = client.get("/v1/transfers", headers={"Authorization": "Bearer sk_not_a_real_key"})
     assert r.status_code == 401
+
+
+def test_accounts_list_refuses_an_unknown_cursor(client, acme, potluck):
+    mine = account(client, acme)["id"]
+    globex = platform_headers(potluck, "Globex")
+    theirs = account(client, globex)["id"]
+    for cursor in ("acc_nope", theirs):
+        r = client.get("/v1/accounts", params={"starting_after": cursor}, headers=acme)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor")
+    r = client.get("/v1/accounts", params={"starting_after": mine}, headers=acme)
+    assert r.status_code == 200
+    assert r.json() == {"data": [], "has_more": False}

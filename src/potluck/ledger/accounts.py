@@ -71,7 +71,18 @@ def list_accounts(
     session: Session, *, scope: str, limit: int, starting_after: str | None = None
 ) -> tuple[list[AccountView], bool]:
     query = select(_ACCOUNTS).where(_ACCOUNTS.c.scope == scope)
-    if starting_after:
+    if starting_after is not None:
+        known = session.scalar(
+            select(_ACCOUNTS.c.id).where(
+                _ACCOUNTS.c.scope == scope, _ACCOUNTS.c.id == starting_after
+            )
+        )
+        if known is None:
+            raise LedgerError(
+                "invalid_cursor",
+                f"starting_after: no account {starting_after}",
+                field="starting_after",
+            )
         query = query.where(_ACCOUNTS.c.id > starting_after)
     rows = session.execute(query.order_by(_ACCOUNTS.c.id).limit(limit + 1)).mappings().all()
     return [_account_view(r) for r in rows[:limit]], len(rows) > limit

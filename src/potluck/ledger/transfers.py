@@ -140,7 +140,11 @@ def list_transfers(
 def create_transfer(
     session: Session, op: Operation, *, now: datetime, scope: str = SYSTEM_SCOPE
 ) -> TransferResult:
-    return create_transfers(session, [op], now=now, scope=scope)[0]
+    try:
+        return create_transfers(session, [op], now=now, scope=scope)[0]
+    except LedgerError as exc:
+        exc.index = None  # one transfer, not a batch: its errors name its own fields
+        raise
 
 
 def create_transfers(
