@@ -12,6 +12,7 @@ from potluck.bus.runtime import Bus
 from potluck.clock import Clock, SystemClock
 from potluck.config import Settings, get_settings
 from potluck.db import Database, make_engine
+from potluck.identity.cache import PrincipalCache
 
 
 @dataclass
@@ -23,9 +24,11 @@ class Potluck:
     clock: Clock
     registry: HandlerRegistry
     bus: Bus = field(init=False)
+    principals: PrincipalCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.bus = Bus(self)
+        self.principals = PrincipalCache(self.settings.auth_cache_seconds)
 
 
 def register_handlers(registry: HandlerRegistry) -> None:

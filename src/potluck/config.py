@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         "once and kept in the database.",
     )
     jwt_ttl_seconds: int = 3600
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a process remembers who a token belongs to (0: off). A key "
+        "revoked in another process keeps working there at most this long.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     # sign-in rate limits

@@ -258,3 +258,22 @@ def test_openapi_documents_the_key_routes(client):
     assert "PlatformCreated" in str(rotate["responses"]["200"])
     revoke = paths["/v1/platforms/{platform_id}/revoke"]["post"]
     assert {"200", "401", "403", "404"} <= set(revoke["responses"])
+
+
+def test_a_known_key_is_cached_and_revocation_clears_the_cache(potluck):
+    from potluck.identity.service import (
+        create_platform,
+        principal_from_token,
+        revoke_platform_key,
+    )
+
+    view, secret = create_platform(potluck, name="Cached")
+    first = principal_from_token(potluck, secret)
+    assert first is not None
+    assert potluck.principals.get(secret) == first
+    revoke_platform_key(potluck, platform_id=view.id, owner_user_id=None)
+    assert potluck.principals.get(secret) is None
+    assert principal_from_token(potluck, secret) is None
+    # a wrong key is never remembered
+    assert principal_from_token(potluck, "sk_" + "x" * 43) is None
+    assert potluck.principals.get("sk_" + "x" * 43) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import anyio.to_thread
 from fastapi import Depends, Request
 
 from potluck.api.errors import ProblemError
@@ -48,15 +49,22 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def current_principal(request: Request) -> Principal:
-    """The caller, resolved once per request (the idempotency layer may have done it)."""
+async def current_principal(request: Request) -> Principal:
+    """The caller, resolved once per request (the idempotency layer may have done it).
+
+    async, so that a platform key the process has just seen (identity/cache.py) costs no
+    thread-pool hop; a lookup that needs the database runs in the thread pool.
+    """
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     from potluck.identity.service import principal_from_token
 
+    app = get_app(request)
     token = bearer_token(request)
-    principal = principal_from_token(get_app(request), token) if token else None
+    principal = app.principals.get(token) if token else None
+    if principal is None and token:
+        principal = await anyio.to_thread.run_sync(principal_from_token, app, token)
     if principal is None:
         raise ProblemError(
             401,

@@ -393,7 +393,9 @@ class IdempotencyMiddleware:
         if token:
             from potluck.identity.service import principal_from_token
 
-            principal = await anyio.to_thread.run_sync(principal_from_token, self.potluck, token)
+            principal = self.potluck.principals.get(token) or await anyio.to_thread.run_sync(
+                principal_from_token, self.potluck, token
+            )
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
             return principal.scope

@@ -248,7 +248,9 @@ def promote_user(app: Potluck, *, email: str, role: str = "admin") -> UserView:
             raise IdentityError("not_found", f"no user with email {email}", status=404)
         user.role = role
         s.flush()
-        return _user_view(user)
+        result = _user_view(user)
+    app.principals.clear()  # the old key or role must not outlive this in this process
+    return result
 
 
 # --- sign-in ---
@@ -545,7 +547,9 @@ def rotate_platform_key(
         platform.key_prefix = key_prefix
         platform.revoked_at = None
         s.flush()
-        return _platform_view(platform), secret_key
+        result = _platform_view(platform), secret_key
+    app.principals.clear()  # the old key or role must not outlive this in this process
+    return result
 
 
 def revoke_platform_key(
@@ -560,7 +564,9 @@ def revoke_platform_key(
         if platform.revoked_at is None:
             platform.revoked_at = app.clock.now()
         s.flush()
-        return _platform_view(platform)
+        result = _platform_view(platform)
+    app.principals.clear()  # the old key or role must not outlive this in this process
+    return result
 
 
 # --- who is calling ---
@@ -584,12 +590,17 @@ def principal_from_token(app: Potluck, token: str) -> Principal | None:
     if not token or len(token) > tokens.MAX_TOKEN_LENGTH:
         return None
     if token.startswith(SECRET_KEY_PREFIX):
+        cached = app.principals.get(token)
+        if cached is not None:
+            return cached
         # Columns, not the ORM entity: this runs on every platform request.
         with app.db.lookup() as s:
             found = s.execute(_PLATFORM_BY_KEY, {"key_hash": hash_secret_key(token)}).first()
         if found is None:
             return None
-        return Principal(kind="platform", id=found.id, name=found.name, role="platform")
+        principal = Principal(kind="platform", id=found.id, name=found.name, role="platform")
+        app.principals.put(token, principal)
+        return principal
     user_id = tokens.decode_access_token(token, key=signing_key(app), now=app.clock.now())
     if user_id is None:
         return None
