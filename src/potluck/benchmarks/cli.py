@@ -97,7 +97,9 @@ def targets_table(report: bench.Report) -> Table:
     table.add_column("result")
     for t in report.targets:
         verdict = (
-            "[yellow]not measured[/]"
+            "reported"
+            if t.reported
+            else "[yellow]not measured[/]"
             if t.ok is None
             else ("[green]PASS[/]" if t.ok else "[red]MISS[/]")
         )

