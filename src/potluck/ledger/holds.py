@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from potluck.clock import utc
 from potluck.ids import new_id
-from potluck.ledger.tables import _ACCOUNTS, _ENTRIES, _LOCK_ACCOUNTS, _TRANSFERS, _entry, _Totals
+from potluck.ledger.tables import (
+    _ACCOUNTS,
+    _ENTRIES,
+    _TRANSFERS,
+    _entry,
+    _Totals,
+    lock_accounts_statement,
+)
 
 
 def expire_pending(session: Session, transfer_id: str, *, now: datetime) -> bool:
@@ -64,7 +71,7 @@ def _expire_locked(session: Session, holds: Sequence[Any], *, now: datetime) -> 
     if not due:
         return 0
     ids = sorted({h[k] for h in due for k in ("debit_account_id", "credit_account_id")})
-    rows = session.execute(_LOCK_ACCOUNTS, {"ids": ids}).mappings()
+    rows = session.execute(lock_accounts_statement(session), {"ids": ids}).mappings()
     accounts = {
         r["id"]: _Totals(
             r["debits_posted"], r["credits_posted"], r["debits_pending"], r["credits_pending"], r

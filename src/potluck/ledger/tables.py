@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Executable, Select, String, Table, any_, bindparam, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from potluck.ledger.models import Account, Entry, Transfer
 
@@ -43,6 +45,40 @@ _EXISTING_TRANSFERS = select(_TRANSFERS).where(
     _TRANSFERS.c.scope == bindparam("scope"),
     _TRANSFERS.c.client_id.in_(bindparam("client_ids", expanding=True)),
 )
+# PostgreSQL gets one array parameter instead of one parameter per id: with 1,000 ids, parsing
+# and planning an IN list of 1,000 parameters cost more than the rest of a batch.
+_LOCK_ACCOUNTS_PG = (
+    select(*_LOCK_COLUMNS)
+    .where(_ACCOUNTS.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String))))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+# One probe of the unique (scope, client_id) index per id, whatever the table's statistics
+# say: with `client_id = ANY(…)`, a freshly grown, not yet analysed table made the planner scan
+# every transfer of the scope instead (145 ms for a batch of 1,000 instead of 2 ms).
+_EXISTING_TRANSFERS_PG = (
+    text(
+        "SELECT t.* FROM unnest(CAST(:client_ids AS text[])) AS wanted(client_id) "
+        "CROSS JOIN LATERAL (SELECT * FROM ledger_transfers "
+        "WHERE scope = :scope AND client_id = wanted.client_id) AS t"
+    )
+    .bindparams(bindparam("client_ids", type_=postgresql.ARRAY(String)))
+    .columns(*_TRANSFERS.c)
+)
+
+
+def lock_accounts_statement(session: Session) -> Select[Any]:
+    """``SELECT … FOR UPDATE`` of accounts by id (parameter ``ids``), ascending."""
+    return _LOCK_ACCOUNTS_PG if _is_postgres(session) else _LOCK_ACCOUNTS
+
+
+def existing_transfers_statement(session: Session) -> Executable:
+    """Transfers of a scope by client id (parameters ``scope``, ``client_ids``)."""
+    return _EXISTING_TRANSFERS_PG if _is_postgres(session) else _EXISTING_TRANSFERS
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass(slots=True)

@@ -22,10 +22,10 @@ from potluck.ledger.accounts import get_account
 from potluck.ledger.planning import _check_shapes, _plan_new, _plan_resolution, _Planned
 from potluck.ledger.tables import (
     _ENTRIES,
-    _EXISTING_TRANSFERS,
-    _LOCK_ACCOUNTS,
     _TRANSFERS,
     _Totals,
+    existing_transfers_statement,
+    lock_accounts_statement,
 )
 from potluck.ledger.types import (
     HOLD_TIMEOUT_EVENT,
@@ -193,7 +193,11 @@ def create_transfers(
     accounts: dict[str, _Totals] = {}
     if account_ids:
         # Core statements on the session's connection skip the ORM execution layer.
-        rows = session.connection().execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).mappings()
+        rows = (
+            session.connection()
+            .execute(lock_accounts_statement(session), {"ids": sorted(account_ids)})
+            .mappings()
+        )
         for r in rows:
             if scope != SYSTEM_SCOPE and r["scope"] != scope:
                 continue  # invisible to this caller: treated as missing
@@ -217,7 +221,7 @@ def create_transfers(
         existing = {
             r["client_id"]: r
             for r in session.connection()
-            .execute(_EXISTING_TRANSFERS, {"scope": scope, "client_ids": chosen})
+            .execute(existing_transfers_statement(session), {"scope": scope, "client_ids": chosen})
             .mappings()
         }
     if existing:
