@@ -155,14 +155,20 @@ class InProcessTransport(Transport):
 
     def _consume_one(self, services: Sequence[str], apply: Apply) -> bool:
         now = self.app.clock.now()
+        due = (
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+            Delivery.service.in_(services),
+        )
+        # An idle poll only reads: on SQLite a write transaction would take the one write
+        # lock several times a second for nothing, in the way of the requests.
+        with self.app.db.lookup() as session:
+            if session.execute(select(Delivery.id).where(*due).limit(1)).first() is None:
+                return False
         with self.app.db.transaction() as session:
             delivery = session.execute(
                 select(Delivery)
-                .where(
-                    Delivery.status == "pending",
-                    Delivery.next_attempt_at <= now,
-                    Delivery.service.in_(services),
-                )
+                .where(*due)
                 .order_by(Delivery.next_attempt_at, Delivery.id)
                 .limit(1)
                 # PostgreSQL: lets several workers share the queue. SQLite ignores it and
