@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 import anyio
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -22,6 +20,7 @@ from potluck.bootstrap import bootstrap
 from potluck.config import Settings
 from potluck.identity import service as identity
 from potluck.ledger.models import Account
+from tests.integration.server_thread import ServerThread
 
 PROBLEM = "application/problem+json"
 LIMIT = 4096
@@ -172,28 +171,6 @@ def test_reading_stops_at_the_chunk_that_crosses_the_limit(small, acme):
     assert json.loads(body_sent)["code"] == "payload_too_large"
     assert count(small[0], IdempotencyKey) == 0
     assert count(small[0], Account) == 0
-
-
-class ServerThread:
-    """uvicorn on 127.0.0.1 in a background thread, listening before it starts serving."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 def raw_post(port, head, chunks_):

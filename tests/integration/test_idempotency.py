@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,6 @@ from datetime import timedelta
 import anyio
 import httpx
 import pytest
-import uvicorn
 from fastapi import Response
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
@@ -22,6 +20,7 @@ from potluck.api.models import IdempotencyKey
 from potluck.identity import service as identity
 from potluck.ledger.models import Account as LedgerAccount
 from potluck.ledger.models import Transfer as LedgerTransfer
+from tests.integration.server_thread import ServerThread
 
 PROBLEM = "application/problem+json"
 ACCOUNT = {"currency": "EUR", "code": "wallet"}
@@ -269,28 +268,6 @@ def test_a_running_request_makes_others_wait_then_409_in_use(potluck, clock):
 
 
 # --- 50 real threads against a real server (PostgreSQL) -----------------------------------
-
-
-class ServerThread:
-    """uvicorn on 127.0.0.1 in a background thread, listening before it starts serving."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 @pytest.mark.postgres_only
