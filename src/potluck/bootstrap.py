@@ -35,9 +35,15 @@ def register_handlers(registry: HandlerRegistry) -> None:
     """Every product registers its event handlers here."""
     from potluck import maintenance
     from potluck.ledger import handlers as ledger_handlers
+    from potluck.marketplace import handlers as marketplace_handlers
+    from potluck.notify import handlers as notify_handlers
+    from potluck.payouts import handlers as payouts_handlers
 
     ledger_handlers.register(registry)
     maintenance.register(registry)
+    marketplace_handlers.register(registry)
+    payouts_handlers.register(registry)
+    notify_handlers.register(registry)
 
 
 def bootstrap(

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         default=True, description="Run relay and workers inside `potluck serve` (embedded mode)."
     )
     db_pool_size: int = 20
+    # payouts (settings of src/potluck/payouts/ go here)
+    # webhooks (settings of src/potluck/notify/ go here)
     forwarded_allow_ips: str | None = Field(
         default=None,
         description="Addresses of trusted reverse proxies (comma-separated, or '*'): their "

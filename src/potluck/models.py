@@ -5,7 +5,19 @@ from potluck.bus import models as bus_models
 from potluck.db import Base
 from potluck.identity import models as identity_models
 from potluck.ledger import models as ledger_models
+from potluck.marketplace import models as marketplace_models
+from potluck.notify import models as notify_models
+from potluck.payouts import models as payouts_models
 
 metadata = Base.metadata
 
-__all__ = ["api_models", "bus_models", "identity_models", "ledger_models", "metadata"]
+__all__ = [
+    "api_models",
+    "bus_models",
+    "identity_models",
+    "ledger_models",
+    "marketplace_models",
+    "metadata",
+    "notify_models",
+    "payouts_models",
+]

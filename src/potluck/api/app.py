@@ -56,8 +56,14 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     from potluck.api.ops import router as ops_router
     from potluck.identity.api import router as identity_router
     from potluck.ledger.api import router as ledger_router
+    from potluck.marketplace.api import router as marketplace_router
+    from potluck.notify.api import router as notify_router
+    from potluck.payouts.api import router as payouts_router
 
     app.include_router(ops_router)
     app.include_router(identity_router)
     app.include_router(ledger_router)
+    app.include_router(marketplace_router)
+    app.include_router(payouts_router)
+    app.include_router(notify_router)
     return app

@@ -30,17 +30,28 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Event], None]
+# A poller does work that must not sit inside one delivery's transaction (a call to a bank
+# or a provider): it opens its own short transactions and returns how much it did.
+Poller = Callable[["Potluck"], int]
 
 
 class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, dict[str, list[Handler]]] = defaultdict(lambda: defaultdict(list))
+        self._pollers: dict[str, list[Poller]] = defaultdict(list)
 
     def register(self, service: str, event_type: str, handler: Handler) -> None:
         self._handlers[service][event_type].append(handler)
 
+    def register_poller(self, service: str, poller: Poller) -> None:
+        """Run ``poller(app)`` on every worker round of ``service`` (e.g. sending payouts)."""
+        self._pollers[service].append(poller)
+
+    def pollers(self, service: str) -> list[Poller]:
+        return list(self._pollers.get(service, []))
+
     def services(self) -> list[str]:
-        return sorted(self._handlers)
+        return sorted(set(self._handlers) | set(self._pollers))
 
     def services_for(self, event_type: str) -> list[str]:
         return sorted(s for s, by_type in self._handlers.items() if event_type in by_type)

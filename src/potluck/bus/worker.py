@@ -57,7 +57,8 @@ def apply_event(app: Potluck, session: Session, service: str, event: Event) -> b
 
 
 def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> int:
-    """Apply up to ``limit`` due deliveries for ``service`` (or every registered service).
+    """Apply up to ``limit`` due deliveries for ``service`` (or every registered service),
+    then run the service's pollers once.
 
     Returns how many deliveries were handled, successfully or not. A service that is not
     registered in this process is never consumed here, so a worker pool only takes its own
@@ -66,4 +67,8 @@ def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> 
     services = [service] if service is not None else app.registry.services()
     if not services:
         return 0
-    return app.bus.transport.consume(services, partial(apply_event, app), limit=limit)
+    done = app.bus.transport.consume(services, partial(apply_event, app), limit=limit)
+    for name in services:
+        for poller in app.registry.pollers(name):
+            done += poller(app)
+    return done

@@ -1,0 +1,3 @@
+"""Webhook tables."""
+
+from __future__ import annotations

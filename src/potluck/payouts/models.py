@@ -1,0 +1,3 @@
+"""Payout tables."""
+
+from __future__ import annotations
