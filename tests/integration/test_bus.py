@@ -437,3 +437,33 @@ def test_concurrent_relays_and_workers_never_double_process(app, db):
     assert _count(app, Delivery, Delivery.status == "done") == 60
     assert sorted(calls) == sorted(event_ids)
     assert count_effects(db) == 60
+
+
+def test_pollers_run_outside_transactions_per_service_and_a_failing_one_is_isolated(app):
+    calls: list[str] = []
+
+    def sends(potluck: Potluck) -> int:
+        # A poller owns its transactions: it can open one (nothing is open around it).
+        with potluck.db.transaction() as s:
+            publish(s, "poller.did", {"n": len(calls)}, now=potluck.clock.now())
+        calls.append("sends")
+        return 1 if len(calls) < 3 else 0  # work for two rounds, then idle
+
+    def broken(potluck: Potluck) -> int:
+        calls.append("broken")
+        raise RuntimeError("bank is down")
+
+    bus_app = bootstrap(app.settings, db=app.db, clock=app.clock)
+    bus_app.registry.register_poller("payouts-test", broken)
+    bus_app.registry.register_poller("payouts-test", sends)
+    assert "payouts-test" in bus_app.registry.services()
+
+    assert bus_app.bus.work_once("payouts-test") == 1  # broken is logged, sends still ran
+    assert calls == ["broken", "sends"]
+    bus_app.bus.drain()
+    assert calls.count("sends") >= 3  # drain kept going while the poller reported work
+    assert _count(bus_app, OutboxEvent, OutboxEvent.type == "poller.did") == calls.count("sends")
+    # Another service's round does not run this service's pollers.
+    before = len(calls)
+    bus_app.bus.work_once("maintenance")
+    assert len(calls) == before

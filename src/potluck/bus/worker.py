@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,8 @@ from potluck.bus.registry import HandlerContext
 
 if TYPE_CHECKING:
     from potluck.bootstrap import Potluck
+
+log = structlog.get_logger()
 
 
 class NoHandler(LookupError):
@@ -70,5 +73,10 @@ def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> 
     done = app.bus.transport.consume(services, partial(apply_event, app), limit=limit)
     for name in services:
         for poller in app.registry.pollers(name):
-            done += poller(app)
+            try:
+                done += poller(app)
+            except Exception:
+                # One service's failing poller (a bank that is down) must not stop the
+                # others; the poller's own bookkeeping decides when its work is due again.
+                log.exception("bus.poller_failed", service=name, poller=poller.__qualname__)
     return done
