@@ -64,6 +64,34 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     # payouts (settings of src/potluck/payouts/ go here)
     # webhooks (settings of src/potluck/notify/ go here)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one webhook POST (connect + read)."
+    )
+    webhook_retry_window_seconds: int = Field(
+        default=72 * 3600,
+        gt=0,
+        description="A delivery is retried until this long after its event, then failed.",
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=60.0, gt=0, description="Delay after the first failed attempt; doubles each time."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Cap of the delay between two attempts."
+    )
+    webhook_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a sender owns a claimed delivery (longer than the timeout).",
+    )
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    webhook_allow_insecure_urls: bool = Field(
+        default=False, description="Accept http:// endpoint URLs (development and tests only)."
+    )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Accept endpoints on loopback/private/link-local addresses (SSRF guard off; "
+        "development and tests only).",
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description="Addresses of trusted reverse proxies (comma-separated, or '*'): their "
