@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -41,11 +42,186 @@ def upgrade() -> None:
     with op.batch_alter_table("parties", schema=None) as batch_op:
         batch_op.create_index("ix_parties_platform_id_id", ["platform_id", "id"], unique=False)
 
+    op.create_table(
+        "marketplace_accounts",
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.String(length=40), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["ledger_accounts.id"],
+            name=op.f("fk_marketplace_accounts_account_id_ledger_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["platform_id"],
+            ["platforms.id"],
+            name=op.f("fk_marketplace_accounts_platform_id_platforms"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "platform_id", "currency", "code", name=op.f("pk_marketplace_accounts")
+        ),
+        sa.UniqueConstraint("account_id", name=op.f("uq_marketplace_accounts_account_id")),
+    )
+    op.create_table(
+        "marketplace_orders",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("order_id", sa.String(length=64), nullable=False),
+        sa.Column("amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("split_status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "rules_version", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "split",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "allocations_total", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "allocations_applied",
+            sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "refunded_amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["platform_id"],
+            ["platforms.id"],
+            name=op.f("fk_marketplace_orders_platform_id_platforms"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_marketplace_orders")),
+        sa.UniqueConstraint("platform_id", "order_id", name="uq_marketplace_orders_order_id"),
+    )
+    with op.batch_alter_table("marketplace_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_marketplace_orders_platform_id_id", ["platform_id", "id"], unique=False
+        )
+
+    op.create_table(
+        "split_rule_sets",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("version", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column(
+            "rules",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("remainder_to", sa.String(length=40), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["platform_id"], ["platforms.id"], name=op.f("fk_split_rule_sets_platform_id_platforms")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_split_rule_sets")),
+        sa.UniqueConstraint(
+            "platform_id", "currency", "version", name="uq_split_rule_sets_version"
+        ),
+    )
+    op.create_table(
+        "order_allocations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("order_pk", sa.String(length=40), nullable=False),
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("party_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "refunded_amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["order_pk"],
+            ["marketplace_orders.id"],
+            name=op.f("fk_order_allocations_order_pk_marketplace_orders"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["party_id"], ["parties.id"], name=op.f("fk_order_allocations_party_id_parties")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_allocations")),
+        sa.UniqueConstraint("order_pk", "party_id", name="uq_order_allocations_party"),
+    )
+    op.create_table(
+        "order_refunds",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("order_pk", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column(
+            "parts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_pk"],
+            ["marketplace_orders.id"],
+            name=op.f("fk_order_refunds_order_pk_marketplace_orders"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_refunds")),
+    )
+    with op.batch_alter_table("order_refunds", schema=None) as batch_op:
+        batch_op.create_index("ix_order_refunds_order_pk_id", ["order_pk", "id"], unique=False)
+
+    op.create_table(
+        "split_history",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("platform_id", sa.String(length=40), nullable=False),
+        sa.Column("order_pk", sa.String(length=40), nullable=False),
+        sa.Column("allocation_id", sa.String(length=40), nullable=False),
+        sa.Column("party_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("transfer_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["allocation_id"],
+            ["order_allocations.id"],
+            name=op.f("fk_split_history_allocation_id_order_allocations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_pk"],
+            ["marketplace_orders.id"],
+            name=op.f("fk_split_history_order_pk_marketplace_orders"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_split_history")),
+        sa.UniqueConstraint("allocation_id", name=op.f("uq_split_history_allocation_id")),
+    )
+    with op.batch_alter_table("split_history", schema=None) as batch_op:
+        batch_op.create_index("ix_split_history_order_pk_id", ["order_pk", "id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("split_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_split_history_order_pk_id")
+
+    op.drop_table("split_history")
+    with op.batch_alter_table("order_refunds", schema=None) as batch_op:
+        batch_op.drop_index("ix_order_refunds_order_pk_id")
+
+    op.drop_table("order_refunds")
+    op.drop_table("order_allocations")
+    op.drop_table("split_rule_sets")
+    with op.batch_alter_table("marketplace_orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_marketplace_orders_platform_id_id")
+
+    op.drop_table("marketplace_orders")
+    op.drop_table("marketplace_accounts")
     with op.batch_alter_table("parties", schema=None) as batch_op:
         batch_op.drop_index("ix_parties_platform_id_id")
 
