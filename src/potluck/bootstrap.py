@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
+
 from potluck.bus.registry import HandlerRegistry
 from potluck.bus.runtime import Bus
 from potluck.clock import Clock, SystemClock
@@ -25,6 +27,9 @@ class Potluck:
     registry: HandlerRegistry
     bus: Bus = field(init=False)
     principals: PrincipalCache = field(init=False)
+    # The HTTP transport outbound webhooks are sent through (None: the network); tests
+    # pass an httpx.MockTransport here.
+    webhook_transport: httpx.BaseTransport | None = None
 
     def __post_init__(self) -> None:
         self.bus = Bus(self)
