@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from potluck.bootstrap import Potluck, bootstrap
 from potluck.bus import Event, HandlerContext, publish
 from potluck.bus.models import Delivery, InboxEntry, OutboxEvent
-from potluck.bus.transport import InProcessTransport
+from potluck.bus.transport import InProcessTransport, Transport
 from potluck.clock import FakeClock, utc
 from potluck.db import Database
 from potluck.ledger import service as ledger
@@ -134,6 +134,9 @@ def test_transport_failure_leaves_the_event_pending_for_the_next_round(app, db):
     real = app.bus.transport
 
     class Refusing(InProcessTransport):
+        # The base class's publish_many: one publish per event, each refusal reported.
+        publish_many = Transport.publish_many
+
         def publish(self, event: Event) -> None:
             raise ConnectionError("broker unreachable")
 

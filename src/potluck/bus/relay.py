@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from potluck.bus.models import OutboxEvent
 from potluck.bus.outbox import Event
-from potluck.bus.transport import Transport, error_text
 from potluck.clock import utc
 
 if TYPE_CHECKING:
@@ -46,45 +45,47 @@ def _due(now: datetime, limit: int) -> Select[OutboxEvent]:
 def _relay_locked(app: Potluck, limit: int) -> int:
     """PostgreSQL: the rows stay locked (SKIP LOCKED) until they are marked, so several
     relays can run side by side without publishing the same row at the same time."""
-    transport = app.bus.transport
     now = app.clock.now()
-    published = 0
     with app.db.transaction() as session:
         rows = session.execute(_due(now, limit).with_for_update(skip_locked=True)).scalars()
-        for event in [_event(row) for row in rows]:
-            error = _publish(transport, event)
-            _mark(session, event.id, now, error)
-            if error is None:
-                published += 1
-    return published
+        events = [_event(row) for row in rows]
+        if not events:
+            return 0
+        errors = app.bus.transport.publish_many(events)
+        return _mark_all(session, events, errors, now)
 
 
 def _relay_sqlite(app: Potluck, limit: int) -> int:
     """SQLite: one writer at a time, and the in-process transport needs the write lock to
     store deliveries, so no transaction is held while publishing. Two relays could publish
     one row twice; that is the at-least-once case the inbox already handles."""
-    transport = app.bus.transport
     now = app.clock.now()
-    with app.db.read() as session:
+    with app.db.lookup() as session:
         events = [_event(row) for row in session.execute(_due(now, limit)).scalars()]
-    published = 0
-    for event in events:
-        error = _publish(transport, event)
-        with app.db.transaction() as session:
+    if not events:
+        return 0
+    errors = app.bus.transport.publish_many(events)
+    with app.db.transaction() as session:
+        return _mark_all(session, events, errors, now)
+
+
+def _mark_all(
+    session: Session, events: list[Event], errors: list[str | None], now: datetime
+) -> int:
+    """Mark the published events sent in one statement; count the refused ones' attempts."""
+    sent = [event.id for event, error in zip(events, errors, strict=True) if error is None]
+    if sent:
+        # "status = 'pending'" keeps this idempotent when two SQLite relays raced on a row.
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(sent), OutboxEvent.status == "pending")
+            .values(status="sent", sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    for event, error in zip(events, errors, strict=True):
+        if error is not None:
             _mark(session, event.id, now, error)
-        if error is None:
-            published += 1
-    return published
-
-
-def _publish(transport: Transport, event: Event) -> str | None:
-    """Publish ``event``; returns None, or the error text when the transport refused it."""
-    try:
-        transport.publish(event)
-    except Exception as exc:
-        log.warning("bus.publish_failed", event_id=event.id, event_type=event.type, exc_info=exc)
-        return error_text(exc)
-    return None
+    return len(sent)
 
 
 def _mark(session: Session, event_id: str, now: datetime, error: str | None) -> None:

@@ -87,6 +87,25 @@ class Transport(ABC):
     def publish(self, event: Event) -> None:
         """Hand ``event`` to every subscribed service; durable once this returns."""
 
+    def publish_many(self, events: Sequence[Event]) -> list[str | None]:
+        """Publish several events; returns, per event, None or the error text of a refusal.
+
+        Transports override it to make one round trip (one transaction, one confirm wait)
+        for a whole relay batch.
+        """
+        errors: list[str | None] = []
+        for event in events:
+            try:
+                self.publish(event)
+            except Exception as exc:
+                log.warning(
+                    "bus.publish_failed", event_id=event.id, event_type=event.type, exc_info=exc
+                )
+                errors.append(error_text(exc))
+            else:
+                errors.append(None)
+        return errors
+
     @abstractmethod
     def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
         """Take up to ``limit`` due messages for ``services`` and ``apply`` each one.
@@ -122,11 +141,14 @@ class InProcessTransport(Transport):
     def __init__(self, app: Potluck) -> None:
         self.app = app
         self.retry = RetryPolicy.from_settings(app.settings)
+        self.batch_size = app.settings.bus_batch_size
 
     def publish(self, event: Event) -> None:
-        services = self.app.registry.services_for(event.type)
-        if not services:
-            return  # nobody subscribes: nothing to deliver
+        error = self.publish_many([event])[0]
+        if error is not None:
+            raise RuntimeError(error)
+
+    def publish_many(self, events: Sequence[Event]) -> list[str | None]:
         now = self.app.clock.now()
         # No unique constraint on (event, service): a republished event gets new rows and
         # the consumer's inbox turns the second delivery into a no-op.
@@ -141,19 +163,35 @@ class InProcessTransport(Transport):
                 "created_at": now,
                 "updated_at": now,
             }
-            for service in services
+            for event in events
+            for service in self.app.registry.services_for(event.type)
         ]
-        with self.app.db.transaction() as session:
-            session.execute(insert(Delivery), rows)
+        if rows:  # an event nobody subscribes to has nothing to deliver
+            try:
+                with self.app.db.transaction() as session:
+                    session.execute(insert(Delivery), rows)
+            except Exception as exc:
+                log.warning("bus.publish_failed", events=len(events), exc_info=exc)
+                return [error_text(exc)] * len(events)
+        return [None] * len(events)
 
     def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
         handled = 0
-        # One transaction per delivery, so one failing handler never undoes another's work.
-        while handled < limit and self._consume_one(services, apply):
-            handled += 1
+        while handled < limit:
+            taken = self._consume_batch(services, apply, min(self.batch_size, limit - handled))
+            if taken == 0:
+                break
+            handled += taken
         return handled
 
-    def _consume_one(self, services: Sequence[str], apply: Apply) -> bool:
+    def _consume_batch(self, services: Sequence[str], apply: Apply, size: int) -> int:
+        """Apply up to ``size`` due deliveries in one transaction, each in its own savepoint.
+
+        One commit for the batch instead of one per delivery (the commit is what costs); a
+        failing handler rolls back its own savepoint only and its delivery is scheduled for a
+        retry. If the transaction as a whole fails (the database went away), nothing of the
+        batch is kept and every delivery is simply taken again.
+        """
         now = self.app.clock.now()
         due = (
             Delivery.status == "pending",
@@ -164,34 +202,45 @@ class InProcessTransport(Transport):
         # lock several times a second for nothing, in the way of the requests.
         with self.app.db.lookup() as session:
             if session.execute(select(Delivery.id).where(*due).limit(1)).first() is None:
-                return False
+                return 0
         with self.app.db.transaction() as session:
-            delivery = session.execute(
-                select(Delivery)
-                .where(*due)
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(1)
-                # PostgreSQL: lets several workers share the queue. SQLite ignores it and
-                # BEGIN IMMEDIATE already makes this transaction the only writer.
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if delivery is None:
-                return False
-            event = _load_event(session, delivery.event_id)
-            try:
-                if event is None:
-                    raise LookupError(f"event {delivery.event_id} is not in bus_outbox")
-                # A savepoint, not a separate transaction: the handler's writes roll back but
-                # we keep the row lock while recording the failure, so no other worker can
-                # take the delivery again before its backoff is written.
-                with session.begin_nested():
-                    apply(session, delivery.service, event)
-            except Exception as exc:
-                self._record_failure(delivery, exc, now)
-            else:
-                delivery.status = "done"
-                delivery.updated_at = now
-        return True
+            deliveries = list(
+                session.execute(
+                    select(Delivery)
+                    .where(*due)
+                    .order_by(Delivery.next_attempt_at, Delivery.id)
+                    .limit(size)
+                    # PostgreSQL: lets several workers share the queue. SQLite ignores it and
+                    # BEGIN IMMEDIATE already makes this transaction the only writer.
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not deliveries:
+                return 0
+            events = _load_events(session, {d.event_id for d in deliveries})
+            done: list[int] = []
+            for delivery in deliveries:
+                event = events.get(delivery.event_id)
+                try:
+                    if event is None:
+                        raise LookupError(f"event {delivery.event_id} is not in bus_outbox")
+                    # A savepoint: the handler's writes roll back on failure, but we keep the
+                    # row lock while recording the failure, so no other worker can take the
+                    # delivery again before its backoff is written.
+                    with session.begin_nested():
+                        apply(session, delivery.service, event)
+                except Exception as exc:
+                    self._record_failure(delivery, exc, now)
+                else:
+                    done.append(delivery.id)
+            if done:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(done))
+                    .values(status="done", updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        return len(deliveries)
 
     def _record_failure(self, delivery: Delivery, exc: Exception, now: datetime) -> None:
         delivery.attempts += 1
@@ -263,17 +312,18 @@ class InProcessTransport(Transport):
         }
 
 
-def _load_event(session: Session, event_id: str) -> Event | None:
-    row = session.get(OutboxEvent, event_id)
-    if row is None:
-        return None
-    return Event(
-        id=row.id,
-        type=row.type,
-        occurred_at=utc(row.occurred_at),
-        version=row.version,
-        data=row.data,
-    )
+def _load_events(session: Session, event_ids: set[str]) -> dict[str, Event]:
+    rows = session.execute(select(OutboxEvent).where(OutboxEvent.id.in_(event_ids))).scalars()
+    return {
+        row.id: Event(
+            id=row.id,
+            type=row.type,
+            occurred_at=utc(row.occurred_at),
+            version=row.version,
+            data=row.data,
+        )
+        for row in rows
+    }
 
 
 def make_transport(app: Potluck) -> Transport:
