@@ -470,3 +470,22 @@ def test_pollers_run_outside_transactions_per_service_and_a_failing_one_is_isola
     before = len(calls)
     bus_app.bus.work_once("maintenance")
     assert len(calls) == before
+
+
+def test_a_failing_handler_in_a_batch_undoes_only_its_own_delivery(app, db, clock: FakeClock):
+    ids = [_publish(app, "test.batch") for _ in range(5)]
+    poisoned = ids[2]
+
+    def handler(ctx: HandlerContext, event: Event) -> None:
+        record_effect(ctx, event)  # written first, so a failure must roll it back
+        if event.id == poisoned:
+            raise RuntimeError("poison")
+
+    app.registry.register("svc", "test.batch", handler)
+    app.bus.relay_once()
+    assert app.bus.work_once("svc") == 5  # one batch: all five taken in one transaction
+    for event_id in ids:
+        assert count_effects(db, event_id=event_id) == (0 if event_id == poisoned else 1)
+    (failed,) = _deliveries(app, poisoned)
+    assert (failed.status, failed.attempts) == ("pending", 1)
+    assert all(_deliveries(app, i)[0].status == "done" for i in ids if i != poisoned)
