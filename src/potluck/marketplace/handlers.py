@@ -1,9 +1,29 @@
-"""Event handlers of the marketplace service."""
+"""Event handlers of the marketplace: the splitter and the wallets.
+
+``order.recorded`` → (splitter) allocations + one ``wallet.credit.requested`` per party →
+(wallets) clearing → wallet credit, split history, ``wallet.credited``; the last credit of an
+order completes it and publishes ``split.completed``. Each handler runs in its delivery's
+transaction, so its effect and its inbox row commit together.
+"""
 
 from __future__ import annotations
 
+from potluck.bus import Event, HandlerContext
 from potluck.bus.registry import HandlerRegistry
+from potluck.marketplace import service
+
+SPLITTER = "splitter"
+WALLETS = "wallets"
+
+
+def on_order_recorded(ctx: HandlerContext, event: Event) -> None:
+    service.split_order(ctx.session, order_pk=event.data["order"], now=ctx.now)
+
+
+def on_wallet_credit_requested(ctx: HandlerContext, event: Event) -> None:
+    service.apply_credit(ctx.session, allocation_id=event.data["allocation_id"], now=ctx.now)
 
 
 def register(registry: HandlerRegistry) -> None:
-    pass
+    registry.register(SPLITTER, "order.recorded", on_order_recorded)
+    registry.register(WALLETS, "wallet.credit.requested", on_wallet_credit_requested)

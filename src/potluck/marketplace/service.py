@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from potluck.bus import publish
 from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
-from potluck.marketplace.models import Party
-from potluck.money import check_currency
+from potluck.marketplace.models import (
+    Allocation,
+    Order,
+    Party,
+    PlatformAccount,
+    Refund,
+    SplitCredit,
+    SplitRuleSet,
+)
+from potluck.money import MoneyError, allocate, check_currency
+from potluck.splits import SplitError, SplitRules, allocate_split, validate_rules
 
 PARTY_KINDS = ("merchant", "partner", "platform")
 WALLET_CODE = "wallet"
@@ -117,3 +131,816 @@ def list_parties(
 def wallet_balance(session: Session, party: PartyView) -> ledger.AccountView:
     """The party's wallet account, read from the ledger (total, available, held)."""
     return ledger.get_account(session, party.wallet_account_id)
+
+
+# ---------------------------------------------------------------- platform accounts
+
+PSP_RECEIVABLE_CODE = "psp_receivable"
+CLEARING_CODE = "clearing"
+# (platform_id, currency) -> {code: account_id}. Only rows read back from the database are
+# cached; accounts are never deleted or changed, so an entry never goes stale.
+_platform_accounts_cache: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def platform_accounts(
+    session: Session, *, platform_id: str, currency: str, now: datetime
+) -> dict[str, str]:
+    """The platform's ``psp_receivable`` and ``clearing`` account ids for ``currency``,
+    opened on first use.
+
+    ``psp_receivable`` is what the PSP owes the platform (it goes negative as orders come
+    in); ``clearing`` holds an order's money until the split credits the parties.
+    """
+    key = (platform_id, currency)
+    cached = _platform_accounts_cache.get(key)
+    if cached is not None:
+        return cached
+    query = select(PlatformAccount.code, PlatformAccount.account_id).where(
+        PlatformAccount.platform_id == platform_id, PlatformAccount.currency == currency
+    )
+    found: dict[str, str] = {code: acc for code, acc in session.execute(query).all()}
+    opened = False
+    for code in (PSP_RECEIVABLE_CODE, CLEARING_CODE):
+        if code not in found:
+            found[code] = _open_platform_account(
+                session, platform_id=platform_id, currency=currency, code=code, now=now
+            )
+            opened = True
+    if opened:
+        return found  # possibly opened in this transaction: cached once read back committed
+    _platform_accounts_cache[key] = found
+    return found
+
+
+def _open_platform_account(
+    session: Session, *, platform_id: str, currency: str, code: str, now: datetime
+) -> str:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    savepoint = session.begin_nested() if postgres else None
+    try:
+        account = ledger.create_account(
+            session,
+            currency=currency,
+            code=code,
+            now=now,
+            book=platform_book(platform_id),
+            scope=platform_scope(platform_id),
+            owner=platform_scope(platform_id),
+            flags=ledger.AccountFlags(),
+        )
+        session.execute(
+            insert(PlatformAccount),
+            [
+                {
+                    "platform_id": platform_id,
+                    "currency": currency,
+                    "code": code,
+                    "account_id": account.id,
+                }
+            ],
+        )
+    except IntegrityError:
+        # A concurrent first order opened it (PostgreSQL: we waited for its commit).
+        if savepoint is None:
+            raise
+        savepoint.rollback()
+        return session.execute(
+            select(PlatformAccount.account_id).where(
+                PlatformAccount.platform_id == platform_id,
+                PlatformAccount.currency == currency,
+                PlatformAccount.code == code,
+            )
+        ).scalar_one()
+    if savepoint is not None:
+        savepoint.commit()
+    return account.id
+
+
+def _currency(currency: str) -> str:
+    try:
+        return check_currency(currency)
+    except MoneyError as exc:
+        raise DomainError(exc.code, str(exc), field="currency") from None
+
+
+# ---------------------------------------------------------------- split rules
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSetView:
+    id: str
+    platform_id: str
+    currency: str
+    version: int
+    split: SplitRules
+    created_at: datetime
+
+
+def _rule_set_view(r: SplitRuleSet) -> RuleSetView:
+    return RuleSetView(
+        id=r.id,
+        platform_id=r.platform_id,
+        currency=r.currency,
+        version=r.version,
+        split=SplitRules.from_dict({"rules": r.rules, "remainder_to": r.remainder_to}),
+        created_at=utc(r.created_at),
+    )
+
+
+def check_split_parties(
+    session: Session, split: SplitRules, *, platform_id: str, currency: str, field: str = ""
+) -> None:
+    """Every party of ``split`` is the platform's and holds ``currency`` (one query)."""
+    rows = session.execute(
+        select(Party.id, Party.currency).where(
+            Party.platform_id == platform_id, Party.id.in_(split.parties)
+        )
+    ).all()
+    currencies = {pid: cur for pid, cur in rows}
+    named = [(f"{field}rules.{i}.party", r.party) for i, r in enumerate(split.rules)]
+    named.append((f"{field}remainder_to", split.remainder_to))
+    for where, party_id in named:
+        if party_id not in currencies:
+            raise SplitError("unknown_party", f"no party {party_id}", field=where)
+        if currencies[party_id] != currency:
+            raise SplitError(
+                "currency_mismatch",
+                f"party {party_id} holds {currencies[party_id]}, not {currency}",
+                field=where,
+            )
+
+
+def put_split_rules(
+    session: Session, *, platform_id: str, currency: str, split: SplitRules, now: datetime
+) -> RuleSetView:
+    """A new version of the platform's rules for ``currency`` (versions start at 1)."""
+    _currency(currency)
+    validate_rules(split)
+    check_split_parties(session, split, platform_id=platform_id, currency=currency)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for _ in range(10):
+        latest = session.scalar(
+            select(func.max(SplitRuleSet.version)).where(
+                SplitRuleSet.platform_id == platform_id, SplitRuleSet.currency == currency
+            )
+        )
+        row = SplitRuleSet(
+            id=new_id("srs"),
+            platform_id=platform_id,
+            currency=currency,
+            version=(latest or 0) + 1,
+            rules=[r.to_dict() for r in split.rules],
+            remainder_to=split.remainder_to,
+            created_at=now,
+        )
+        savepoint = session.begin_nested() if postgres else None
+        try:
+            session.add(row)
+            session.flush()
+        except IntegrityError:
+            # A concurrent PUT took this version number; take the next one.
+            if savepoint is None:
+                raise
+            savepoint.rollback()
+            continue
+        if savepoint is not None:
+            savepoint.commit()
+        return _rule_set_view(row)
+    raise DomainError("split_rules_busy", "too many concurrent rule changes; retry", status=409)
+
+
+def current_split_rules(session: Session, *, platform_id: str, currency: str) -> RuleSetView:
+    """The platform's newest rules for ``currency``, or 404 ``split_rules_not_found``."""
+    row = session.execute(
+        select(SplitRuleSet)
+        .where(SplitRuleSet.platform_id == platform_id, SplitRuleSet.currency == currency)
+        .order_by(SplitRuleSet.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        raise DomainError(
+            "split_rules_not_found", f"no split rules for {currency}", status=404, field="currency"
+        )
+    return _rule_set_view(row)
+
+
+# ---------------------------------------------------------------- orders
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationView:
+    id: str
+    party_id: str
+    amount: int
+    currency: str
+    status: str
+    refunded_amount: int
+    applied_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundView:
+    id: str
+    order: str
+    amount: int
+    currency: str
+    parts: list[dict[str, Any]]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: str
+    platform_id: str
+    order_id: str
+    amount: int
+    currency: str
+    split_status: str
+    rules_version: int | None
+    split: SplitRules
+    refunded_amount: int
+    allocations: list[AllocationView]
+    refunds: list[RefundView]
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitCreditView:
+    id: str
+    order: str
+    order_id: str
+    allocation_id: str
+    party_id: str
+    amount: int
+    currency: str
+    transfer_id: str
+    created_at: datetime
+
+
+def _dialect_insert(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def _refund_view(r: Refund) -> RefundView:
+    return RefundView(
+        id=r.id,
+        order=r.order_pk,
+        amount=r.amount,
+        currency=r.currency,
+        parts=list(r.parts),
+        created_at=utc(r.created_at),
+    )
+
+
+def _order_views(session: Session, orders: Sequence[Order]) -> list[OrderView]:
+    """Orders with their allocations and refunds: three queries whatever the page size."""
+    ids = [o.id for o in orders]
+    allocations: dict[str, list[AllocationView]] = {i: [] for i in ids}
+    refunds: dict[str, list[RefundView]] = {i: [] for i in ids}
+    if ids:
+        for a in session.execute(
+            select(Allocation)
+            .where(Allocation.order_pk.in_(ids))
+            .order_by(Allocation.order_pk, Allocation.position)
+        ).scalars():
+            allocations[a.order_pk].append(
+                AllocationView(
+                    id=a.id,
+                    party_id=a.party_id,
+                    amount=a.amount,
+                    currency=a.currency,
+                    status=a.status,
+                    refunded_amount=a.refunded_amount,
+                    applied_at=utc(a.applied_at) if a.applied_at else None,
+                )
+            )
+        for r in session.execute(
+            select(Refund).where(Refund.order_pk.in_(ids)).order_by(Refund.id)
+        ).scalars():
+            refunds[r.order_pk].append(_refund_view(r))
+    return [
+        OrderView(
+            id=o.id,
+            platform_id=o.platform_id,
+            order_id=o.order_id,
+            amount=o.amount,
+            currency=o.currency,
+            split_status=o.split_status,
+            rules_version=o.rules_version,
+            split=SplitRules.from_dict(o.split),
+            refunded_amount=o.refunded_amount,
+            allocations=allocations[o.id],
+            refunds=refunds[o.id],
+            created_at=utc(o.created_at),
+            completed_at=utc(o.completed_at) if o.completed_at else None,
+        )
+        for o in orders
+    ]
+
+
+def _check_amount(amount: int, field: str = "amount") -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise DomainError("invalid_amount", "amount must be a positive integer", field=field)
+    if amount > ledger.MAX_AMOUNT:
+        raise DomainError("invalid_amount", f"amount is at most {ledger.MAX_AMOUNT}", field=field)
+
+
+def _resolve_split(
+    session: Session,
+    *,
+    platform_id: str,
+    currency: str,
+    split: SplitRules | None,
+) -> tuple[SplitRules, int | None]:
+    if split is not None:
+        validate_rules(split, field="split.")
+        check_split_parties(
+            session, split, platform_id=platform_id, currency=currency, field="split."
+        )
+        return split, None
+    try:
+        current = current_split_rules(session, platform_id=platform_id, currency=currency)
+    except DomainError:
+        other = session.scalar(
+            select(SplitRuleSet.currency).where(SplitRuleSet.platform_id == platform_id).limit(1)
+        )
+        if other is not None:
+            raise DomainError(
+                "currency_mismatch",
+                f"the platform's split rules are for other currencies, not {currency}; "
+                "send a split or PUT /v1/split-rules for this currency",
+                field="currency",
+            ) from None
+        raise DomainError(
+            "split_rules_missing",
+            "no split rules: PUT /v1/split-rules first or send the order's own split",
+            field="split",
+        ) from None
+    return current.split, current.version
+
+
+def record_order(
+    session: Session,
+    *,
+    platform_id: str,
+    order_id: str,
+    amount: int,
+    currency: str,
+    split: SplitRules | None = None,
+    now: datetime,
+) -> OrderView:
+    """Record a paid order: PSP receivable → clearing, ``order.recorded``; split later.
+
+    Refused before any write: bad amount or currency, rules that are missing, invalid or
+    larger than the amount (422); the platform's ``order_id`` already recorded (409).
+    """
+    _check_amount(amount)
+    _currency(currency)
+    resolved, version = _resolve_split(
+        session, platform_id=platform_id, currency=currency, split=split
+    )
+    try:
+        allocate_split(amount, resolved)  # refuse now what the splitter could not split
+    except SplitError as exc:
+        raise SplitError(exc.code, exc.message, field="amount") from None
+    pk = new_id("ord")
+    inserted = session.execute(
+        _dialect_insert(session)(Order)
+        .values(
+            id=pk,
+            platform_id=platform_id,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            split_status="pending",
+            rules_version=version,
+            split=resolved.to_dict(),
+            allocations_total=None,
+            allocations_applied=0,
+            refunded_amount=0,
+            created_at=now,
+        )
+        # A concurrent twin waits for our commit, then inserts nothing: a 409, not a 500.
+        .on_conflict_do_nothing(index_elements=["platform_id", "order_id"])
+        .returning(Order.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        raise DomainError(
+            "order_exists", f"order {order_id} was already recorded", status=409, field="order_id"
+        )
+    accounts = platform_accounts(session, platform_id=platform_id, currency=currency, now=now)
+    ledger.create_transfer(
+        session,
+        ledger.NewTransfer(
+            debit_account_id=accounts[PSP_RECEIVABLE_CODE],
+            credit_account_id=accounts[CLEARING_CODE],
+            amount=amount,
+            currency=currency,
+            client_id=f"order-{pk}",
+            code="order_payment",
+        ),
+        now=now,
+        scope=platform_scope(platform_id),
+    )
+    publish(
+        session,
+        "order.recorded",
+        {
+            "platform_id": platform_id,
+            "order": pk,
+            "order_id": order_id,
+            "amount": amount,
+            "currency": currency,
+            "rules_version": version,
+        },
+        now=now,
+    )
+    order = session.get(Order, pk)
+    assert order is not None
+    return _order_views(session, [order])[0]
+
+
+def get_order(session: Session, order_pk: str, *, platform_id: str) -> OrderView:
+    order = session.execute(
+        select(Order).where(Order.id == order_pk, Order.platform_id == platform_id)
+    ).scalar_one_or_none()
+    if order is None:
+        raise DomainError("order_not_found", f"no order {order_pk}", status=404)
+    return _order_views(session, [order])[0]
+
+
+def list_orders(
+    session: Session,
+    *,
+    platform_id: str,
+    limit: int,
+    starting_after: str | None = None,
+    order_id: str | None = None,
+) -> tuple[list[OrderView], bool]:
+    """The platform's orders, oldest first; ``order_id`` filters on the platform's own id."""
+    query = select(Order).where(Order.platform_id == platform_id)
+    if order_id is not None:
+        query = query.where(Order.order_id == order_id)
+    if starting_after is not None:
+        known = session.scalar(
+            select(Order.id).where(Order.platform_id == platform_id, Order.id == starting_after)
+        )
+        if known is None:
+            raise DomainError(
+                "invalid_cursor",
+                f"starting_after: no order {starting_after}",
+                field="starting_after",
+            )
+        query = query.where(Order.id > starting_after)
+    rows = session.execute(query.order_by(Order.id).limit(limit + 1)).scalars().all()
+    return _order_views(session, rows[:limit]), len(rows) > limit
+
+
+# ---------------------------------------------------------------- the split (event handlers)
+
+
+def split_order(session: Session, *, order_pk: str, now: datetime) -> int:
+    """Compute and store the order's allocations and request one wallet credit per party.
+
+    Returns the number of credits requested (0 if the order was already split: a duplicate
+    ``order.recorded`` that got past the inbox changes nothing).
+    """
+    order = session.get(Order, order_pk)
+    if order is None:
+        raise DomainError("order_not_found", f"no order {order_pk}", status=404)
+    parts = allocate_split(order.amount, SplitRules.from_dict(order.split))
+    claimed = session.execute(
+        update(Order)
+        .where(Order.id == order_pk, Order.allocations_total.is_(None))
+        .values(allocations_total=len(parts))
+        .returning(Order.id)
+    ).scalar_one_or_none()
+    if claimed is None:
+        return 0
+    rows = [
+        {
+            "id": new_id("alc"),
+            "order_pk": order.id,
+            "platform_id": order.platform_id,
+            "party_id": party_id,
+            "amount": amount,
+            "currency": order.currency,
+            "status": "requested",
+            "refunded_amount": 0,
+            "position": position,
+            "created_at": now,
+            "applied_at": None,
+        }
+        for position, (party_id, amount) in enumerate(parts.items())
+    ]
+    session.execute(insert(Allocation), rows)
+    for row in rows:
+        publish(
+            session,
+            "wallet.credit.requested",
+            {
+                "platform_id": order.platform_id,
+                "order": order.id,
+                "order_id": order.order_id,
+                "allocation_id": row["id"],
+                "party_id": row["party_id"],
+                "amount": row["amount"],
+                "currency": order.currency,
+            },
+            now=now,
+        )
+    return len(rows)
+
+
+def credit_transfer_id(allocation_id: str) -> str:
+    """The ledger client id of an allocation's credit: one per allocation, ever."""
+    return f"split-{allocation_id}"
+
+
+def apply_credit(session: Session, *, allocation_id: str, now: datetime) -> bool:
+    """Credit one allocation to its party's wallet (clearing → wallet) and record it.
+
+    Exactly once per allocation even if the event is applied twice: the ledger transfer has
+    a client id derived from the allocation (a second post is a no-op replay), and the
+    allocation flips requested → applied in a conditional UPDATE that only one caller wins.
+    The order completes in an atomic increment on its row, so of several concurrent credits
+    exactly one sees the last allocation applied. Returns False if already applied.
+    """
+    row = session.execute(
+        select(
+            Allocation.id,
+            Allocation.order_pk,
+            Allocation.platform_id,
+            Allocation.party_id,
+            Allocation.amount,
+            Allocation.currency,
+            Allocation.status,
+            Party.wallet_account_id,
+        )
+        .join(Party, Party.id == Allocation.party_id)
+        .where(Allocation.id == allocation_id)
+    ).one_or_none()
+    if row is None:
+        # Not committed yet or unknown: fail, so that the bus retries (then dead-letters).
+        raise DomainError("allocation_not_found", f"no allocation {allocation_id}", status=404)
+    if row.status == "applied":
+        return False
+    accounts = platform_accounts(
+        session, platform_id=row.platform_id, currency=row.currency, now=now
+    )
+    transfer_id = credit_transfer_id(row.id)
+    ledger.create_transfer(
+        session,
+        ledger.NewTransfer(
+            debit_account_id=accounts[CLEARING_CODE],
+            credit_account_id=row.wallet_account_id,
+            amount=row.amount,
+            currency=row.currency,
+            client_id=transfer_id,
+            code="split_credit",
+        ),
+        now=now,
+        scope=platform_scope(row.platform_id),
+    )
+    won = session.execute(
+        update(Allocation)
+        .where(Allocation.id == row.id, Allocation.status == "requested")
+        .values(status="applied", applied_at=now)
+        .returning(Allocation.id)
+    ).scalar_one_or_none()
+    if won is None:
+        return False  # a concurrent twin applied it; the ledger replay above wrote nothing
+    progress = session.execute(
+        update(Order)
+        .where(Order.id == row.order_pk)
+        .values(allocations_applied=Order.allocations_applied + 1)
+        .returning(
+            Order.allocations_applied,
+            Order.allocations_total,
+            Order.order_id,
+            Order.amount,
+        )
+    ).one()
+    session.execute(
+        insert(SplitCredit),
+        [
+            {
+                "id": new_id("spl"),
+                "platform_id": row.platform_id,
+                "order_pk": row.order_pk,
+                "allocation_id": row.id,
+                "party_id": row.party_id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "transfer_id": transfer_id,
+                "created_at": now,
+            }
+        ],
+    )
+    common = {"platform_id": row.platform_id, "order": row.order_pk, "order_id": progress.order_id}
+    publish(
+        session,
+        "wallet.credited",
+        {
+            **common,
+            "allocation_id": row.id,
+            "party_id": row.party_id,
+            "amount": row.amount,
+            "currency": row.currency,
+            "transfer_id": transfer_id,
+        },
+        now=now,
+    )
+    if progress.allocations_applied == progress.allocations_total:
+        session.execute(
+            update(Order)
+            .where(Order.id == row.order_pk)
+            .values(split_status="completed", completed_at=now)
+        )
+        publish(
+            session,
+            "split.completed",
+            {
+                **common,
+                "amount": progress.amount,
+                "currency": row.currency,
+                "allocations": progress.allocations_total,
+            },
+            now=now,
+        )
+    return True
+
+
+def list_split_history(
+    session: Session,
+    *,
+    platform_id: str,
+    limit: int,
+    starting_after: str | None = None,
+    order_pk: str | None = None,
+    order_id: str | None = None,
+) -> tuple[list[SplitCreditView], bool]:
+    """Credits applied, oldest first: all the platform's, or one order's (by either id)."""
+    query = (
+        select(SplitCredit, Order.order_id)
+        .join(Order, Order.id == SplitCredit.order_pk)
+        .where(SplitCredit.platform_id == platform_id)
+    )
+    if order_pk is not None or order_id is not None:
+        lookup = select(Order.id).where(Order.platform_id == platform_id)
+        if order_pk is not None:
+            lookup = lookup.where(Order.id == order_pk)
+        if order_id is not None:
+            lookup = lookup.where(Order.order_id == order_id)
+        pk = session.scalar(lookup)
+        if pk is None:
+            raise DomainError("order_not_found", f"no order {order_id or order_pk}", status=404)
+        query = query.where(SplitCredit.order_pk == pk)
+    if starting_after is not None:
+        known = session.scalar(
+            select(SplitCredit.id).where(
+                SplitCredit.platform_id == platform_id, SplitCredit.id == starting_after
+            )
+        )
+        if known is None:
+            raise DomainError(
+                "invalid_cursor",
+                f"starting_after: no split entry {starting_after}",
+                field="starting_after",
+            )
+        query = query.where(SplitCredit.id > starting_after)
+    rows = session.execute(query.order_by(SplitCredit.id).limit(limit + 1)).all()
+    views = [
+        SplitCreditView(
+            id=c.id,
+            order=c.order_pk,
+            order_id=oid,
+            allocation_id=c.allocation_id,
+            party_id=c.party_id,
+            amount=c.amount,
+            currency=c.currency,
+            transfer_id=c.transfer_id,
+            created_at=utc(c.created_at),
+        )
+        for c, oid in rows[:limit]
+    ]
+    return views, len(rows) > limit
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def refund_order(
+    session: Session, *, platform_id: str, order_pk: str, amount: int, now: datetime
+) -> RefundView:
+    """Reverse ``amount`` of a split order from the parties' wallets, in proportion to what
+    each still has from it, back through clearing to the PSP receivable: one ledger batch.
+
+    409 ``split_pending`` before the split completed; 422 ``refund_exceeds_order`` past the
+    order amount; 402 ``insufficient_funds`` (nothing written) if a wallet cannot pay its part.
+    """
+    _check_amount(amount)
+    # The order row lock serializes refunds of one order (the refunded total is read under it).
+    order = session.execute(
+        select(Order)
+        .where(Order.id == order_pk, Order.platform_id == platform_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if order is None:
+        raise DomainError("order_not_found", f"no order {order_pk}", status=404)
+    if order.split_status != "completed":
+        raise DomainError(
+            "split_pending", "the order's split is not completed yet; retry later", status=409
+        )
+    left = order.amount - order.refunded_amount
+    if amount > left:
+        raise DomainError(
+            "refund_exceeds_order",
+            f"at most {left} of this order is left to refund",
+            field="amount",
+        )
+    allocations = session.execute(
+        select(Allocation.id, Allocation.party_id, Allocation.amount, Allocation.refunded_amount)
+        .where(Allocation.order_pk == order.id)
+        .order_by(Allocation.position)
+    ).all()
+    wallets = dict(
+        session.execute(
+            select(Party.id, Party.wallet_account_id).where(
+                Party.id.in_([a.party_id for a in allocations])
+            )
+        ).all()
+    )
+    # Weights: what each party still has from this order, so no part exceeds it.
+    shares = allocate(amount, [a.amount - a.refunded_amount for a in allocations])
+    refund_id = new_id("rfd")
+    accounts = platform_accounts(session, platform_id=platform_id, currency=order.currency, now=now)
+    ops: list[ledger.Operation] = []
+    parts: list[dict[str, Any]] = []
+    for i, (a, share) in enumerate(zip(allocations, shares, strict=True)):
+        if share == 0:
+            continue
+        ops.append(
+            ledger.NewTransfer(
+                debit_account_id=wallets[a.party_id],
+                credit_account_id=accounts[CLEARING_CODE],
+                amount=share,
+                currency=order.currency,
+                client_id=f"{refund_id}-{i}",
+                code="refund_reversal",
+            )
+        )
+        parts.append({"party": a.party_id, "allocation_id": a.id, "amount": share})
+    ops.append(
+        ledger.NewTransfer(
+            debit_account_id=accounts[CLEARING_CODE],
+            credit_account_id=accounts[PSP_RECEIVABLE_CODE],
+            amount=amount,
+            currency=order.currency,
+            client_id=refund_id,
+            code="refund",
+        )
+    )
+    try:
+        ledger.create_transfers(session, ops, now=now, scope=platform_scope(platform_id))
+    except ledger.LedgerError as exc:
+        exc.index = None  # the batch is ours, not the caller's: name no transfer in it
+        raise
+    allocations_table = cast(Table, Allocation.__table__)
+    session.connection().execute(
+        update(allocations_table)
+        .where(allocations_table.c.id == bindparam("alc_id"))
+        .values(refunded_amount=allocations_table.c.refunded_amount + bindparam("share")),
+        [{"alc_id": p["allocation_id"], "share": p["amount"]} for p in parts],
+    )
+    order.refunded_amount += amount
+    refund = Refund(
+        id=refund_id,
+        platform_id=platform_id,
+        order_pk=order.id,
+        amount=amount,
+        currency=order.currency,
+        parts=[{"party": p["party"], "amount": p["amount"]} for p in parts],
+        created_at=now,
+    )
+    session.add(refund)
+    session.flush()
+    publish(
+        session,
+        "order.refunded",
+        {
+            "platform_id": platform_id,
+            "order": order.id,
+            "order_id": order.order_id,
+            "refund_id": refund_id,
+            "amount": amount,
+            "currency": order.currency,
+            "refunded_amount": order.refunded_amount,
+            "parts": refund.parts,
+        },
+        now=now,
+    )
+    return _refund_view(refund)
