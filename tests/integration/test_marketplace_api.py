@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from potluck.api.app import create_app
 from potluck.marketplace.models import Order, SplitRuleSet
-from tests.integration.marketplace_helpers import (
+from tests.integration.test_marketplace_helpers import (
     balance,
     count,
     events,

@@ -1,4 +1,4 @@
-"""Small factories shared by the marketplace tests."""
+"""Factories shared by the marketplace tests (no tests here, named to sit with them)."""
 
 from __future__ import annotations
 
