@@ -19,7 +19,7 @@ from typing import Any
 from potluck.bootstrap import bootstrap
 from potluck.bus import Event, HandlerRegistry
 from potluck.bus.relay import relay_once
-from potluck.bus.transport import Apply, DeadLetter, Transport
+from potluck.bus.transport import Apply, ApplyBatch, DeadLetter, Transport
 from potluck.clock import FakeClock
 from potluck.config import Settings
 from tests.integration.bus_helpers import record_effect
@@ -41,8 +41,15 @@ class DieAfterPublish(Transport):
         self.inner.publish(event)  # durable: the delivery row is committed
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
-        return self.inner.consume(services, apply, limit=limit)
+    def consume(
+        self,
+        services: Sequence[str],
+        apply: Apply,
+        *,
+        limit: int,
+        apply_batch: ApplyBatch | None = None,
+    ) -> int:
+        return self.inner.consume(services, apply, limit=limit, apply_batch=apply_batch)
 
     def dead_letters(self, *, limit: int = 50) -> list[DeadLetter]:
         return self.inner.dead_letters(limit=limit)

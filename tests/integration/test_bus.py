@@ -489,3 +489,50 @@ def test_a_failing_handler_in_a_batch_undoes_only_its_own_delivery(app, db, cloc
     (failed,) = _deliveries(app, poisoned)
     assert (failed.status, failed.attempts) == ("pending", 1)
     assert all(_deliveries(app, i)[0].status == "done" for i in ids if i != poisoned)
+
+
+def test_batch_handler_gets_fresh_events_together_and_once(app, db):
+    calls: list[list[str]] = []
+
+    def credit_all(ctx: HandlerContext, events: list[Event]) -> None:
+        calls.append([e.id for e in events])
+        for event in events:
+            record_effect(ctx, event)
+
+    app.registry.register_batch("wallets-test", "test.credit", credit_all)
+    with pytest.raises(ValueError):
+        app.registry.register("wallets-test", "test.credit", record_effect)
+    ids = [_publish(app, "test.credit") for _ in range(4)]
+    app.bus.relay_once()
+    app.bus.relay_once()  # nothing new
+    # The same events published again (a relay that crashed before marking them sent).
+    with app.db.read() as s:
+        rows = s.execute(select(OutboxEvent).where(OutboxEvent.id.in_(ids))).scalars()
+        again = [Event(r.id, r.type, utc(r.occurred_at), r.version, r.data) for r in rows]
+    app.bus.transport.publish_many(again)
+    app.bus.drain()
+    # One call for the four fresh events; the duplicates found them in the inbox: no call.
+    assert len(calls) == 1
+    assert sorted(calls[0]) == sorted(ids)
+    assert all(count_effects(db, event_id=i) == 1 for i in ids)
+
+
+def test_failing_batch_falls_back_to_one_by_one(app, db):
+    ids = [_publish(app, "test.credit") for _ in range(3)]
+    bad = ids[1]
+    seen: list[int] = []
+
+    def credit_all(ctx: HandlerContext, events: list[Event]) -> None:
+        seen.append(len(events))
+        for event in events:
+            record_effect(ctx, event)
+            if event.id == bad:
+                raise RuntimeError("no such wallet")
+
+    app.registry.register_batch("wallets-test", "test.credit", credit_all)
+    app.bus.relay_once()
+    assert app.bus.work_once("wallets-test") == 3
+    assert seen == [3, 1, 1, 1]  # the batch, then each delivery on its own
+    assert [count_effects(db, event_id=i) for i in ids] == [1, 0, 1]
+    (failed,) = _deliveries(app, bad)
+    assert (failed.status, failed.attempts) == ("pending", 1)

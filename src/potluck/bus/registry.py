@@ -30,6 +30,8 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Event], None]
+# A batch handler gets every fresh event of its type from one worker batch, in one call.
+BatchHandler = Callable[[HandlerContext, list[Event]], None]
 # A poller does work that must not sit inside one delivery's transaction (a call to a bank
 # or a provider): it opens its own short transactions and returns how much it did.
 Poller = Callable[["Potluck"], int]
@@ -39,9 +41,24 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, dict[str, list[Handler]]] = defaultdict(lambda: defaultdict(list))
         self._pollers: dict[str, list[Poller]] = defaultdict(list)
+        self._batch: dict[tuple[str, str], BatchHandler] = {}
 
     def register(self, service: str, event_type: str, handler: Handler) -> None:
+        if (service, event_type) in self._batch:
+            raise ValueError(f"{service!r} has a batch handler for {event_type!r}")
         self._handlers[service][event_type].append(handler)
+
+    def register_batch(self, service: str, event_type: str, handler: BatchHandler) -> None:
+        """Let ``handler`` apply several events of ``event_type`` at once (it replaces
+        per-event handlers for that type; the events' effects must not depend on each other's
+        order)."""
+        if self._handlers.get(service, {}).get(event_type) or (service, event_type) in self._batch:
+            raise ValueError(f"{service!r} already handles {event_type!r}")
+        self._batch[(service, event_type)] = handler
+        self._handlers[service].setdefault(event_type, [])  # subscribes the service to the type
+
+    def batch_handler(self, service: str, event_type: str) -> BatchHandler | None:
+        return self._batch.get((service, event_type))
 
     def register_poller(self, service: str, poller: Poller) -> None:
         """Run ``poller(app)`` on every worker round of ``service`` (e.g. sending payouts)."""

@@ -38,6 +38,8 @@ log = structlog.get_logger()
 # Applies ``event`` for ``service`` in ``session``; raises if a handler fails. Its return
 # value is ignored.
 Apply = Callable[[Session, str, Event], object]
+# Applies several events for ``service`` in ``session``, all or none (raises on failure).
+ApplyBatch = Callable[[Session, str, Sequence[Event]], object]
 
 _MAX_ERROR_CHARS = 4000
 
@@ -107,8 +109,18 @@ class Transport(ABC):
         return errors
 
     @abstractmethod
-    def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
+    def consume(
+        self,
+        services: Sequence[str],
+        apply: Apply,
+        *,
+        limit: int,
+        apply_batch: ApplyBatch | None = None,
+    ) -> int:
         """Take up to ``limit`` due messages for ``services`` and ``apply`` each one.
+
+        With ``apply_batch``, a transport may apply several messages of one service in one
+        call (and one transaction), falling back to ``apply`` one by one when the batch fails.
 
         ``apply`` runs inside a database transaction; a message is acknowledged only after
         that transaction commits. On failure the message is retried with backoff and
@@ -175,16 +187,30 @@ class InProcessTransport(Transport):
                 return [error_text(exc)] * len(events)
         return [None] * len(events)
 
-    def consume(self, services: Sequence[str], apply: Apply, *, limit: int) -> int:
+    def consume(
+        self,
+        services: Sequence[str],
+        apply: Apply,
+        *,
+        limit: int,
+        apply_batch: ApplyBatch | None = None,
+    ) -> int:
         handled = 0
         while handled < limit:
-            taken = self._consume_batch(services, apply, min(self.batch_size, limit - handled))
+            size = min(self.batch_size, limit - handled)
+            taken = self._consume_batch(services, apply, apply_batch, size)
             if taken == 0:
                 break
             handled += taken
         return handled
 
-    def _consume_batch(self, services: Sequence[str], apply: Apply, size: int) -> int:
+    def _consume_batch(
+        self,
+        services: Sequence[str],
+        apply: Apply,
+        apply_batch: ApplyBatch | None,
+        size: int,
+    ) -> int:
         """Apply up to ``size`` due deliveries in one transaction, each in its own savepoint.
 
         One commit for the batch instead of one per delivery (the commit is what costs); a
@@ -219,7 +245,29 @@ class InProcessTransport(Transport):
                 return 0
             events = _load_events(session, {d.event_id for d in deliveries})
             done: list[int] = []
-            for delivery in deliveries:
+            one_by_one = deliveries
+            if apply_batch is not None:
+                # Each service's deliveries in one savepoint; a group that fails is applied
+                # again one delivery at a time below, so only the failing one is retried.
+                one_by_one = []
+                groups: dict[str, list[Delivery]] = {}
+                for delivery in deliveries:
+                    if delivery.event_id in events:
+                        groups.setdefault(delivery.service, []).append(delivery)
+                    else:
+                        one_by_one.append(delivery)
+                for service, group in groups.items():
+                    try:
+                        with session.begin_nested():
+                            apply_batch(session, service, [events[d.event_id] for d in group])
+                    except Exception as exc:
+                        if len(group) == 1:
+                            self._record_failure(group[0], exc, now)
+                        else:
+                            one_by_one.extend(group)
+                    else:
+                        done.extend(d.id for d in group)
+            for delivery in one_by_one:
                 event = events.get(delivery.event_id)
                 try:
                     if event is None:

@@ -7,6 +7,7 @@ as the handlers' effect, so a second delivery of an already applied event change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -34,29 +35,57 @@ def apply_event(app: Potluck, session: Session, service: str, event: Event) -> b
     Returns False (and runs nothing) when the inbox shows the event was already applied.
     Any handler exception propagates: the caller rolls the whole effect back, inbox included.
     """
+    return apply_events(app, session, service, [event]) == 1
+
+
+def apply_events(app: Potluck, session: Session, service: str, events: Sequence[Event]) -> int:
+    """Record ``events`` in ``service``'s inbox and apply the ones not applied before.
+
+    A type with a batch handler gets all its fresh events in one call (one ledger batch for
+    ten wallet credits instead of ten); other types run their handlers event by event.
+    Returns how many events were fresh. Any handler exception propagates: the caller rolls
+    the whole effect back, inbox included.
+    """
+    if not events:
+        return 0
     now = app.clock.now()
     # INSERT … ON CONFLICT DO NOTHING rather than "SELECT, then INSERT": when two deliveries
     # of one event race on PostgreSQL, the second waits for the first to commit and then
     # inserts nothing, instead of failing on the unique constraint.
     dialect_insert = postgresql.insert if app.db.dialect == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: rowcount is not reliable across drivers (-1 means "unknown").
-    inserted = session.execute(
-        dialect_insert(InboxEntry)
-        .values(service=service, event_id=event.id, type=event.type, processed_at=now)
-        .on_conflict_do_nothing(index_elements=["service", "event_id"])
-        .returning(InboxEntry.id)
-    ).scalar_one_or_none()
-    if inserted is None:
-        return False
-    handlers = app.registry.handlers(service, event.type)
-    if not handlers:
-        # Failing (and so retrying, then dead-lettering) is safer than acknowledging an
-        # event nobody applied: a deploy that adds the handler can then retry it.
-        raise NoHandler(f"service {service!r} has no handler for {event.type!r}")
+    rows = [
+        {"service": service, "event_id": e.id, "type": e.type, "processed_at": now}
+        for e in {e.id: e for e in events}.values()  # one row per event, even if repeated
+    ]
+    inserted = set(
+        session.execute(
+            dialect_insert(InboxEntry)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["service", "event_id"])
+            .returning(InboxEntry.event_id)
+        ).scalars()
+    )
+    fresh: dict[str, list[Event]] = {}
+    for event in events:
+        if event.id in inserted:
+            inserted.discard(event.id)  # a repeated event in the list is applied once
+            fresh.setdefault(event.type, []).append(event)
     ctx = HandlerContext(session=session, now=now, app=app, service=service)
-    for handler in handlers:
-        handler(ctx, event)
-    return True
+    for event_type, group in fresh.items():
+        batch = app.registry.batch_handler(service, event_type)
+        if batch is not None:
+            batch(ctx, group)
+            continue
+        handlers = app.registry.handlers(service, event_type)
+        if not handlers:
+            # Failing (and so retrying, then dead-lettering) is safer than acknowledging an
+            # event nobody applied: a deploy that adds the handler can then retry it.
+            raise NoHandler(f"service {service!r} has no handler for {event_type!r}")
+        for event in group:
+            for handler in handlers:
+                handler(ctx, event)
+    return sum(len(g) for g in fresh.values())
 
 
 def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> int:
@@ -70,7 +99,12 @@ def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> 
     services = [service] if service is not None else app.registry.services()
     if not services:
         return 0
-    done = app.bus.transport.consume(services, partial(apply_event, app), limit=limit)
+    done = app.bus.transport.consume(
+        services,
+        partial(apply_event, app),
+        limit=limit,
+        apply_batch=partial(apply_events, app),
+    )
     for name in services:
         for poller in app.registry.pollers(name):
             try:
