@@ -20,10 +20,13 @@ def on_order_recorded(ctx: HandlerContext, event: Event) -> None:
     service.split_order(ctx.session, order_pk=event.data["order"], now=ctx.now)
 
 
-def on_wallet_credit_requested(ctx: HandlerContext, event: Event) -> None:
-    service.apply_credit(ctx.session, allocation_id=event.data["allocation_id"], now=ctx.now)
+def on_wallet_credits_requested(ctx: HandlerContext, events: list[Event]) -> None:
+    """Every fresh credit request of a worker batch at once: one ledger batch per platform."""
+    service.apply_credits(
+        ctx.session, allocation_ids=[e.data["allocation_id"] for e in events], now=ctx.now
+    )
 
 
 def register(registry: HandlerRegistry) -> None:
     registry.register(SPLITTER, "order.recorded", on_order_recorded)
-    registry.register(WALLETS, "wallet.credit.requested", on_wallet_credit_requested)
+    registry.register_batch(WALLETS, "wallet.credit.requested", on_wallet_credits_requested)

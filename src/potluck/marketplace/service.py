@@ -661,15 +661,24 @@ def credit_transfer_id(allocation_id: str) -> str:
 
 
 def apply_credit(session: Session, *, allocation_id: str, now: datetime) -> bool:
-    """Credit one allocation to its party's wallet (clearing → wallet) and record it.
+    """Credit one allocation (see ``apply_credits``); False if it was already applied."""
+    return apply_credits(session, allocation_ids=[allocation_id], now=now) == 1
 
-    Exactly once per allocation even if the event is applied twice: the ledger transfer has
-    a client id derived from the allocation (a second post is a no-op replay), and the
-    allocation flips requested → applied in a conditional UPDATE that only one caller wins.
-    The order completes in an atomic increment on its row, so of several concurrent credits
-    exactly one sees the last allocation applied. Returns False if already applied.
+
+def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datetime) -> int:
+    """Credit allocations to their parties' wallets (clearing → wallet), record the split
+    history and complete the orders whose last allocation this was. Returns how many
+    credits were applied now.
+
+    Exactly once per allocation, even if an event is applied twice: each ledger transfer has
+    a client id derived from its allocation (a second post is a replay that writes nothing),
+    and an allocation flips requested → applied in a conditional UPDATE that only one caller
+    wins. An order completes in an atomic increment of its row (a row lock on PostgreSQL),
+    so of several concurrent credits of one order exactly one sees the last one applied.
+    Credits of one platform go to the ledger as one batch (one lock of the clearing account).
     """
-    row = session.execute(
+    wanted = sorted(set(allocation_ids))
+    rows = session.execute(
         select(
             Allocation.id,
             Allocation.order_pk,
@@ -681,97 +690,120 @@ def apply_credit(session: Session, *, allocation_id: str, now: datetime) -> bool
             Party.wallet_account_id,
         )
         .join(Party, Party.id == Allocation.party_id)
-        .where(Allocation.id == allocation_id)
-    ).one_or_none()
-    if row is None:
+        .where(Allocation.id.in_(wanted))
+        .order_by(Allocation.id)
+    ).all()
+    if len(rows) != len(wanted):
+        missing = sorted(set(wanted) - {r.id for r in rows})
         # Not committed yet or unknown: fail, so that the bus retries (then dead-letters).
-        raise DomainError("allocation_not_found", f"no allocation {allocation_id}", status=404)
-    if row.status == "applied":
-        return False
-    accounts = platform_accounts(
-        session, platform_id=row.platform_id, currency=row.currency, now=now
+        raise DomainError("allocation_not_found", f"no allocation {missing[0]}", status=404)
+    todo = [r for r in rows if r.status == "requested"]
+    if not todo:
+        return 0
+    by_platform: dict[str, list[Any]] = {}
+    for r in todo:
+        by_platform.setdefault(r.platform_id, []).append(r)
+    for platform_id in sorted(by_platform):  # a fixed order: no lock cycles between batches
+        ops: list[ledger.Operation] = []
+        for r in by_platform[platform_id]:
+            accounts = platform_accounts(
+                session, platform_id=platform_id, currency=r.currency, now=now
+            )
+            ops.append(
+                ledger.NewTransfer(
+                    debit_account_id=accounts[CLEARING_CODE],
+                    credit_account_id=r.wallet_account_id,
+                    amount=r.amount,
+                    currency=r.currency,
+                    client_id=credit_transfer_id(r.id),
+                    code="split_credit",
+                )
+            )
+        ledger.create_transfers(session, ops, now=now, scope=platform_scope(platform_id))
+    won = set(
+        session.execute(
+            update(Allocation)
+            .where(Allocation.id.in_([r.id for r in todo]), Allocation.status == "requested")
+            .values(status="applied", applied_at=now)
+            .returning(Allocation.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
     )
-    transfer_id = credit_transfer_id(row.id)
-    ledger.create_transfer(
-        session,
-        ledger.NewTransfer(
-            debit_account_id=accounts[CLEARING_CODE],
-            credit_account_id=row.wallet_account_id,
-            amount=row.amount,
-            currency=row.currency,
-            client_id=transfer_id,
-            code="split_credit",
-        ),
-        now=now,
-        scope=platform_scope(row.platform_id),
-    )
-    won = session.execute(
-        update(Allocation)
-        .where(Allocation.id == row.id, Allocation.status == "requested")
-        .values(status="applied", applied_at=now)
-        .returning(Allocation.id)
-    ).scalar_one_or_none()
-    if won is None:
-        return False  # a concurrent twin applied it; the ledger replay above wrote nothing
-    progress = session.execute(
-        update(Order)
-        .where(Order.id == row.order_pk)
-        .values(allocations_applied=Order.allocations_applied + 1)
-        .returning(
-            Order.allocations_applied,
-            Order.allocations_total,
-            Order.order_id,
-            Order.amount,
-        )
-    ).one()
+    applied = [r for r in todo if r.id in won]
+    if not applied:
+        return 0  # concurrent twins applied them; the ledger replays above wrote nothing
     session.execute(
         insert(SplitCredit),
         [
             {
                 "id": new_id("spl"),
-                "platform_id": row.platform_id,
-                "order_pk": row.order_pk,
-                "allocation_id": row.id,
-                "party_id": row.party_id,
-                "amount": row.amount,
-                "currency": row.currency,
-                "transfer_id": transfer_id,
+                "platform_id": r.platform_id,
+                "order_pk": r.order_pk,
+                "allocation_id": r.id,
+                "party_id": r.party_id,
+                "amount": r.amount,
+                "currency": r.currency,
+                "transfer_id": credit_transfer_id(r.id),
                 "created_at": now,
             }
+            for r in applied
         ],
     )
-    common = {"platform_id": row.platform_id, "order": row.order_pk, "order_id": progress.order_id}
-    publish(
-        session,
-        "wallet.credited",
-        {
-            **common,
-            "allocation_id": row.id,
-            "party_id": row.party_id,
-            "amount": row.amount,
-            "currency": row.currency,
-            "transfer_id": transfer_id,
-        },
-        now=now,
-    )
-    if progress.allocations_applied == progress.allocations_total:
-        session.execute(
+    per_order: dict[str, list[Any]] = {}
+    for r in applied:
+        per_order.setdefault(r.order_pk, []).append(r)
+    for order_pk in sorted(per_order):  # order rows locked in a fixed order
+        credits = per_order[order_pk]
+        progress = session.execute(
             update(Order)
-            .where(Order.id == row.order_pk)
-            .values(split_status="completed", completed_at=now)
-        )
-        publish(
-            session,
-            "split.completed",
-            {
-                **common,
-                "amount": progress.amount,
-                "currency": row.currency,
-                "allocations": progress.allocations_total,
-            },
-            now=now,
-        )
-    return True
+            .where(Order.id == order_pk)
+            .values(allocations_applied=Order.allocations_applied + len(credits))
+            .returning(
+                Order.allocations_applied,
+                Order.allocations_total,
+                Order.order_id,
+                Order.amount,
+            )
+            .execution_options(synchronize_session=False)
+        ).one()
+        common = {
+            "platform_id": credits[0].platform_id,
+            "order": order_pk,
+            "order_id": progress.order_id,
+        }
+        for r in credits:
+            publish(
+                session,
+                "wallet.credited",
+                {
+                    **common,
+                    "allocation_id": r.id,
+                    "party_id": r.party_id,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "transfer_id": credit_transfer_id(r.id),
+                },
+                now=now,
+            )
+        if progress.allocations_applied == progress.allocations_total:
+            session.execute(
+                update(Order)
+                .where(Order.id == order_pk)
+                .values(split_status="completed", completed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            publish(
+                session,
+                "split.completed",
+                {
+                    **common,
+                    "amount": progress.amount,
+                    "currency": credits[0].currency,
+                    "allocations": progress.allocations_total,
+                },
+                now=now,
+            )
+    return len(applied)
 
 
 def list_split_history(
