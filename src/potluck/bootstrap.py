@@ -15,6 +15,7 @@ from potluck.clock import Clock, SystemClock
 from potluck.config import Settings, get_settings
 from potluck.db import Database, make_engine
 from potluck.identity.cache import PrincipalCache
+from potluck.payouts.bank import BankAdapter, make_bank_adapter
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Potluck:
     registry: HandlerRegistry
     bus: Bus = field(init=False)
     principals: PrincipalCache = field(init=False)
+    # The bank payouts are sent through (payouts/bank.py, POTLUCK_BANK_ADAPTER); tests
+    # assign their own.
+    bank: BankAdapter = field(init=False)
     # The HTTP transport outbound webhooks are sent through (None: the network); tests
     # pass an httpx.MockTransport here.
     webhook_transport: httpx.BaseTransport | None = None
@@ -34,6 +38,7 @@ class Potluck:
     def __post_init__(self) -> None:
         self.bus = Bus(self)
         self.principals = PrincipalCache(self.settings.auth_cache_seconds)
+        self.bank = make_bank_adapter(self.settings, self.db, self.clock)
 
 
 def register_handlers(registry: HandlerRegistry) -> None:

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 20
     # payouts (settings of src/potluck/payouts/ go here)
+    bank_adapter: Literal["simulated"] = Field(
+        default="simulated", description="The bank payouts are sent through (payouts/bank.py)."
+    )
+    bank_sim_latency_ms: int = Field(default=0, ge=0, le=60_000)
+    bank_sim_transient_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    bank_sim_decline_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    bank_sim_seed: int = 0
+    payout_max_attempts: int = Field(default=3, ge=1, le=20)
+    payout_retry_base_seconds: float = Field(default=30.0, gt=0)
+    payout_processing_timeout_seconds: int = Field(default=300, ge=1)
+    payout_recovery_interval_seconds: int = Field(default=60, ge=1)
+    payout_batch_size: int = Field(default=20, ge=1, le=500)
     # webhooks (settings of src/potluck/notify/ go here)
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one webhook POST (connect + read)."
