@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from potluck.bootstrap import Potluck, bootstrap
-from potluck.bus import Event, HandlerContext, publish
+from potluck.bus import Event, HandlerContext, publish, publish_many
 from potluck.bus.models import Delivery, InboxEntry, OutboxEvent
 from potluck.bus.transport import InProcessTransport, Transport
 from potluck.clock import FakeClock, utc
@@ -536,3 +536,13 @@ def test_failing_batch_falls_back_to_one_by_one(app, db):
     assert [count_effects(db, event_id=i) for i in ids] == [1, 0, 1]
     (failed,) = _deliveries(app, bad)
     assert (failed.status, failed.attempts) == ("pending", 1)
+
+
+def test_publish_many_writes_each_event_once(app, db):
+    app.registry.register("svc", "test.many", record_effect)
+    with app.db.transaction() as s:
+        ids = publish_many(s, [("test.many", {"n": i}) for i in range(3)], now=app.clock.now())
+    assert len(set(ids)) == 3
+    app.bus.drain()
+    assert [count_effects(db, event_id=i) for i in ids] == [1, 1, 1]
+    assert [_outbox(app, i).data for i in ids] == [{"n": 0}, {"n": 1}, {"n": 2}]

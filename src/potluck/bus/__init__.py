@@ -4,7 +4,7 @@ Products only need ``publish`` (write an event in their transaction) and the han
 registry; see docs/events.md.
 """
 
-from potluck.bus.outbox import Event, publish
+from potluck.bus.outbox import Event, publish, publish_many
 from potluck.bus.registry import Handler, HandlerContext, HandlerRegistry
 
-__all__ = ["Event", "Handler", "HandlerContext", "HandlerRegistry", "publish"]
+__all__ = ["Event", "Handler", "HandlerContext", "HandlerRegistry", "publish", "publish_many"]

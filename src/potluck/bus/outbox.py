@@ -82,3 +82,35 @@ def publish(
         ],
     )
     return event_id
+
+
+def publish_many(
+    session: Session,
+    events: list[tuple[str, dict[str, Any]]],
+    *,
+    now: datetime,
+    version: int = 1,
+) -> list[str]:
+    """Write several events (``(type, data)`` pairs) in one statement; returns their ids.
+
+    The ten ``wallet.credit.requested`` of an order cost one INSERT instead of ten.
+    """
+    if not events:
+        return []
+    ids = [new_id("evt") for _ in events]
+    rows = [
+        {
+            "id": event_id,
+            "type": event_type,
+            "version": version,
+            "occurred_at": now,
+            "deliver_after": now,
+            "data": data,
+            "dedupe_key": None,
+            "status": "pending",
+            "attempts": 0,
+        }
+        for event_id, (event_type, data) in zip(ids, events, strict=True)
+    ]
+    session.execute(insert(OutboxEvent), rows)
+    return ids

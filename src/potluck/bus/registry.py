@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from potluck.bus.outbox import Event, publish
+from potluck.bus.outbox import Event, publish, publish_many
 
 if TYPE_CHECKING:
     from potluck.bootstrap import Potluck
@@ -27,6 +27,9 @@ class HandlerContext:
 
     def publish(self, event_type: str, data: dict[str, Any], **kwargs: Any) -> str:
         return publish(self.session, event_type, data, now=self.now, **kwargs)
+
+    def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        return publish_many(self.session, events, now=self.now)
 
 
 Handler = Callable[[HandlerContext, Event], None]
