@@ -39,9 +39,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Ledger benchmark (figures go to docs/benchmarks.md)
+## Benchmarks: ledger, marketplace and payouts (figures go to docs/benchmarks.md)
 bench: install
 	$(BIN)/potluck bench ledger
+	$(BIN)/potluck bench marketplace
 
 clean:
 	rm -rf $(VENV) build *.egg-info potluck.db potluck.db-wal potluck.db-shm

@@ -173,5 +173,65 @@ def ledger_command(
         console.print(f"figures written to {json_path}")
 
 
+def marketplace_table(report: Any) -> Table:
+    table = Table(title="Marketplace and payouts benchmark")
+    for name in ("backend", "scenario", "clients", "ops", "seconds", "per second", "note"):
+        table.add_column(name)
+    for f in report.figures:
+        table.add_row(
+            f.backend,
+            f.scenario,
+            str(f.clients),
+            f"{f.operations:,}",
+            f"{f.seconds:.2f}",
+            f"{f.per_second:,.0f}",
+            f.note,
+        )
+    return table
+
+
+@bench_app.command("marketplace")
+def marketplace_command(
+    backend: Annotated[Backend, typer.Option(help="Database(s) to measure.")] = Backend.all,
+    orders: Annotated[int, typer.Option(help="Orders to record and split.")] = 3000,
+    payouts: Annotated[int, typer.Option(help="Payouts to process.")] = 2000,
+    clients: Annotated[int, typer.Option(help="Threads recording orders.")] = 4,
+    bus_threads: Annotated[
+        int, typer.Option(help="Threads relaying and working (PostgreSQL; SQLite uses 1).")
+    ] = 2,
+    quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Orders recorded and fully split per second (10 parties each), payouts per second."""
+    from potluck.benchmarks import marketplace as mbench
+
+    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    common: dict[str, Any] = {"backends": backends, "clients": clients, "bus_threads": bus_threads}
+    if quick:
+        opts = mbench.Options.quick(**common)
+    else:
+        opts = mbench.Options(orders=orders, payouts=payouts, **common)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = mbench.run(opts, RichProgress(progress))
+    console.print(marketplace_table(report))
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 if __name__ == "__main__":
     bench_app()
