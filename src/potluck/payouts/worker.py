@@ -125,7 +125,7 @@ def claim_due(app: Potluck, *, limit: int | None = None) -> list[Claim]:
                 )
             )
         if claims:
-            # Whoever sends payouts makes sure their recovery exists (idempotent per due time).
+            # Whoever sends payouts makes sure their recovery exists (one tick per due time).
             schedule_recovery(s, now=now, interval=settings.payout_recovery_interval_seconds)
     return claims
 
@@ -221,27 +221,34 @@ def send_due_payouts(app: Potluck) -> int:
 # ------------------------------------------------------------------ recovery
 
 
-def schedule_recovery(session: Session, *, now: datetime, interval: int) -> str:
+def schedule_recovery(session: Session, *, now: datetime, interval: int) -> None:
+    """Make sure the next recovery tick exists (one per due time, whoever schedules it).
+
+    In a savepoint: a concurrent transaction scheduling the same tick (two workers claiming
+    at once, or a worker and the tick itself) then costs this insert only, not the caller's
+    transaction.
+    """
     due = next_due(now, interval)
-    return publish(
-        session,
-        RECOVERY_TICK,
-        {"interval_seconds": interval},
-        now=now,
-        deliver_after=due,
-        dedupe_key=f"{RECOVERY_TICK}:{int(due.timestamp())}",
-    )
+    try:
+        with session.begin_nested():
+            publish(
+                session,
+                RECOVERY_TICK,
+                {"interval_seconds": interval},
+                now=now,
+                deliver_after=due,
+                dedupe_key=f"{RECOVERY_TICK}:{int(due.timestamp())}",
+            )
+    except IntegrityError:
+        pass  # scheduled by someone else: that tick is ours too
 
 
 def ensure_recovery_scheduled(app: Potluck) -> None:
     """Call when workers start (the first tick; later ticks schedule their successor)."""
-    try:
-        with app.db.transaction() as s:
-            schedule_recovery(
-                s, now=app.clock.now(), interval=app.settings.payout_recovery_interval_seconds
-            )
-    except IntegrityError:
-        pass  # another process scheduled the same tick
+    with app.db.transaction() as s:
+        schedule_recovery(
+            s, now=app.clock.now(), interval=app.settings.payout_recovery_interval_seconds
+        )
 
 
 def recover_stuck(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
