@@ -99,9 +99,15 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(
         default=120.0,
         gt=0,
-        description="How long a sender owns a claimed delivery (longer than the timeout).",
+        description="Least time a sender owns a claimed delivery; raised automatically to "
+        "cover a whole round (timeout x batch / concurrency, plus a margin).",
     )
-    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    webhook_batch_size: int = Field(
+        default=20, ge=1, le=500, description="Deliveries one sender claims per round."
+    )
+    webhook_concurrency: int = Field(
+        default=10, ge=1, le=100, description="POSTs one sender runs at the same time."
+    )
     webhook_allow_insecure_urls: bool = Field(
         default=False, description="Accept http:// endpoint URLs (development and tests only)."
     )

@@ -195,6 +195,8 @@ def test_concurrent_senders_send_each_delivery_once(app):
         return httpx.Response(200)
 
     app.webhook_transport = httpx.MockTransport(endpoint)
+    # One POST at a time per sender, so that "first request of this thread" is per sender.
+    app.settings = app.settings.model_copy(update={"webhook_concurrency": 1})
     platform, _ = create_platform(app, name="Acme")
     for i in range(4):
         add_endpoint(app, platform.id, f"https://acme.test/{i}", ["*"])
@@ -241,7 +243,7 @@ def test_a_sender_whose_lease_ran_out_cannot_overwrite_the_next_one(app, clock):
 
     [a] = sender.claim_due(app)
     assert sender.claim_due(app) == []  # leased
-    clock.advance(app.settings.webhook_lease_seconds + 1)
+    clock.advance(sender.lease_seconds(app.settings) + 1)
     [b] = sender.claim_due(app)
     assert b.id == a.id
     assert b.lease != a.lease

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from potluck.config import Settings
-from potluck.notify.sender import backoff_seconds
+from potluck.notify.sender import backoff_seconds, lease_seconds
 from potluck.notify.service import (
     DELIVERABLE_EVENTS,
     WebhookError,
@@ -122,3 +122,10 @@ def test_backoff_doubles_from_the_base_up_to_the_cap():
     )
     assert [backoff_seconds(s, n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
     assert backoff_seconds(s, 10_000) == 600
+
+
+def test_the_lease_covers_a_whole_round_of_timeouts():
+    s = Settings(database_url="sqlite://", webhook_lease_seconds=120)
+    assert lease_seconds(s) == 120  # 10 s x 2 rounds + 30 s margin is less
+    slow = s.model_copy(update={"webhook_timeout_seconds": 30.0, "webhook_concurrency": 2})
+    assert lease_seconds(slow) == 30 * 10 + 30  # 20 deliveries, 2 at a time

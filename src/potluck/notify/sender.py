@@ -5,8 +5,10 @@ Each round:
 1. claim up to ``webhook_batch_size`` due deliveries in one short transaction: set a lease
    (``locked_until`` and a random ``lease`` token); on PostgreSQL ``FOR UPDATE SKIP LOCKED``
    lets concurrent senders take disjoint rows without waiting, on SQLite the single writer
-   does the same. A claimed row is invisible to other senders until its lease runs out;
-2. POST each one with httpx, no transaction open (a slow endpoint holds no lock);
+   does the same. A claimed row is invisible to other senders until its lease runs out, and
+   the lease is long enough for the whole round (``lease_seconds``);
+2. POST them with httpx, ``webhook_concurrency`` at a time, no transaction open (a slow
+   endpoint holds no lock, and one slow endpoint does not hold up the round for long);
 3. record the attempt in a second short transaction: 2xx is ``succeeded``; anything else
    (another status, a timeout, a refused connection, a redirect: redirects are not followed)
    schedules the next attempt with exponential backoff, capped, until ``expires_at`` (the
@@ -20,8 +22,10 @@ row to be sent again after its lease. Receivers de-duplicate on ``Potluck-Event-
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -83,6 +87,14 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
     )
 
 
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim lasts: the setting, or more if a whole round of timeouts needs it
+    (a lease that ran out mid-round would let another sender POST the same delivery)."""
+    rounds = math.ceil(settings.webhook_batch_size / settings.webhook_concurrency)
+    worst = settings.webhook_timeout_seconds * rounds + 30
+    return max(settings.webhook_lease_seconds, worst)
+
+
 def _due(now: datetime):  # type: ignore[no-untyped-def]
     return (
         WebhookDelivery.status == "pending",
@@ -113,7 +125,7 @@ def claim_due(app: Potluck, *, limit: int | None = None) -> list[Claimed]:
         if not ids:
             return []
         lease = secrets.token_hex(16)
-        locked_until = now + timedelta(seconds=app.settings.webhook_lease_seconds)
+        locked_until = now + timedelta(seconds=lease_seconds(app.settings))
         s.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(ids))
@@ -255,7 +267,17 @@ def send_due(app: Potluck, *, limit: int | None = None) -> int:
     claimed = claim_due(app, limit=limit)
     if not claimed:
         return 0
+    workers = min(len(claimed), app.settings.webhook_concurrency)
     with make_client(app) as client:
-        for delivery in claimed:
-            record(app, delivery, send_one(app, client, delivery))
+        if workers == 1:
+            for delivery in claimed:
+                record(app, delivery, send_one(app, client, delivery))
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="webhooks") as pool:
+                futures = [
+                    pool.submit(lambda d: record(app, d, send_one(app, client, d)), delivery)
+                    for delivery in claimed
+                ]
+                for future in futures:
+                    future.result()  # a failed record() is re-raised here, after the others
     return len(claimed)
