@@ -74,7 +74,12 @@ def mask(account_number: str) -> str:
 
 
 def iban_checksum_ok(iban: str) -> bool:
-    """ISO 13616 / ISO 7064 mod 97-10: the rearranged IBAN, letters as 10..35, mod 97 is 1."""
+    """ISO 13616 / ISO 7064 mod 97-10: the rearranged IBAN, letters as 10..35, mod 97 is 1.
+
+    Check digits are 02..98 (00, 01 and 99 would alias 97, 98 and 02).
+    """
+    if not 2 <= int(iban[2:4]) <= 98:
+        return False
     rearranged = iban[4:] + iban[:4]
     digits = "".join(str(int(c, 36)) for c in rearranged)
     return int(digits) % 97 == 1
