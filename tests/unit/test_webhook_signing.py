@@ -74,3 +74,21 @@ def test_new_secrets_are_prefixed_and_unique():
     assert b.startswith("whsec_")
     assert a != b
     assert len(a) > 40
+
+
+def test_the_verification_snippet_in_the_api_docs_agrees_with_the_signer():
+    import time
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    section = docs.split("## Webhooks", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 (our own documentation)
+    documented = namespace["verify_signature"]
+    now = int(time.time())
+    header = sign(SECRET, BODY, timestamp=now)
+    assert documented(SECRET, header, BODY)
+    assert not documented("whsec_other", header, BODY)
+    assert not documented(SECRET, header, BODY + b"x")
+    assert not documented(SECRET, sign(SECRET, BODY, timestamp=now - 301), BODY)
