@@ -167,7 +167,7 @@ def test_credits_out_of_order_and_before_their_allocation_exists(potluck):
 
 def test_worker_killed_between_effect_and_ack_credits_once(potluck, clock, monkeypatch):
     platform_id, parties = setup_platform(potluck)
-    real_apply, real_split = service.apply_credits, service.split_order
+    real_apply, real_split = service.apply_credits, service.split_orders
     crashes = {"wallets": 1, "splitter": 1}
 
     def crash_after(name, real):
@@ -181,7 +181,7 @@ def test_worker_killed_between_effect_and_ack_credits_once(potluck, clock, monke
         return wrapper
 
     monkeypatch.setattr(service, "apply_credits", crash_after("wallets", real_apply))
-    monkeypatch.setattr(service, "split_order", crash_after("splitter", real_split))
+    monkeypatch.setattr(service, "split_orders", crash_after("splitter", real_split))
     order = record(potluck, platform_id, "crash", 999, even_split(parties))
     potluck.bus.drain()
     assert crashes["splitter"] == 0

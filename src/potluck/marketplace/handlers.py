@@ -16,8 +16,9 @@ SPLITTER = "splitter"
 WALLETS = "wallets"
 
 
-def on_order_recorded(ctx: HandlerContext, event: Event) -> None:
-    service.split_order(ctx.session, order_pk=event.data["order"], now=ctx.now)
+def on_orders_recorded(ctx: HandlerContext, events: list[Event]) -> None:
+    """Every fresh order of a worker batch at once: one INSERT of allocations, one of events."""
+    service.split_orders(ctx.session, order_pks=[e.data["order"] for e in events], now=ctx.now)
 
 
 def on_wallet_credits_requested(ctx: HandlerContext, events: list[Event]) -> None:
@@ -28,5 +29,5 @@ def on_wallet_credits_requested(ctx: HandlerContext, events: list[Event]) -> Non
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.register(SPLITTER, "order.recorded", on_order_recorded)
+    registry.register_batch(SPLITTER, "order.recorded", on_orders_recorded)
     registry.register_batch(WALLETS, "wallet.credit.requested", on_wallet_credits_requested)

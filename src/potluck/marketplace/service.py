@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from potluck.bus import publish
+from potluck.bus.outbox import publish_many
 from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.ids import new_id
@@ -603,55 +604,87 @@ def list_orders(
 
 
 def split_order(session: Session, *, order_pk: str, now: datetime) -> int:
-    """Compute and store the order's allocations and request one wallet credit per party.
+    """Split one order (see ``split_orders``)."""
+    return split_orders(session, order_pks=[order_pk], now=now)
 
-    Returns the number of credits requested (0 if the order was already split: a duplicate
-    ``order.recorded`` that got past the inbox changes nothing).
+
+def split_orders(session: Session, *, order_pks: Sequence[str], now: datetime) -> int:
+    """Compute and store the orders' allocations and request one wallet credit per party.
+
+    Returns the number of credits requested. An order already split is skipped (a duplicate
+    ``order.recorded`` that got past the inbox changes nothing): the claim is a conditional
+    UPDATE (``allocations_total IS NULL``) that only one caller wins.
     """
-    order = session.get(Order, order_pk)
-    if order is None:
-        raise DomainError("order_not_found", f"no order {order_pk}", status=404)
-    parts = allocate_split(order.amount, SplitRules.from_dict(order.split))
-    claimed = session.execute(
-        update(Order)
-        .where(Order.id == order_pk, Order.allocations_total.is_(None))
-        .values(allocations_total=len(parts))
-        .returning(Order.id)
-    ).scalar_one_or_none()
-    if claimed is None:
-        return 0
+    wanted = sorted(set(order_pks))
+    orders = {
+        o.id: o
+        for o in session.execute(
+            select(
+                Order.id,
+                Order.platform_id,
+                Order.order_id,
+                Order.amount,
+                Order.currency,
+                Order.split,
+            ).where(Order.id.in_(wanted))
+        ).all()
+    }
+    if len(orders) != len(wanted):
+        missing = sorted(set(wanted) - set(orders))
+        raise DomainError("order_not_found", f"no order {missing[0]}", status=404)
+    parts = {
+        pk: allocate_split(o.amount, SplitRules.from_dict(o.split)) for pk, o in orders.items()
+    }
+    # One conditional UPDATE claims every order not split yet.
+    claimed = set(
+        session.execute(
+            update(Order)
+            .where(Order.id.in_(wanted), Order.allocations_total.is_(None))
+            .values(allocations_total=case({pk: len(p) for pk, p in parts.items()}, value=Order.id))
+            .returning(Order.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
     rows = [
         {
             "id": new_id("alc"),
-            "order_pk": order.id,
-            "platform_id": order.platform_id,
+            "order_pk": pk,
+            "platform_id": orders[pk].platform_id,
             "party_id": party_id,
             "amount": amount,
-            "currency": order.currency,
+            "currency": orders[pk].currency,
             "status": "requested",
             "refunded_amount": 0,
             "position": position,
             "created_at": now,
             "applied_at": None,
         }
-        for position, (party_id, amount) in enumerate(parts.items())
+        for pk in wanted
+        if pk in claimed
+        for position, (party_id, amount) in enumerate(parts[pk].items())
     ]
+    if not rows:
+        return 0
     session.execute(insert(Allocation), rows)
-    for row in rows:
-        publish(
-            session,
-            "wallet.credit.requested",
-            {
-                "platform_id": order.platform_id,
-                "order": order.id,
-                "order_id": order.order_id,
-                "allocation_id": row["id"],
-                "party_id": row["party_id"],
-                "amount": row["amount"],
-                "currency": order.currency,
-            },
-            now=now,
-        )
+    publish_many(
+        session,
+        [
+            (
+                "wallet.credit.requested",
+                {
+                    "platform_id": row["platform_id"],
+                    "order": row["order_pk"],
+                    "order_id": orders[row["order_pk"]].order_id,
+                    "allocation_id": row["id"],
+                    "party_id": row["party_id"],
+                    "amount": row["amount"],
+                    "currency": row["currency"],
+                },
+            )
+            for row in rows
+        ],
+        now=now,
+    )
     return len(rows)
 
 
@@ -752,28 +785,35 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
     per_order: dict[str, list[Any]] = {}
     for r in applied:
         per_order.setdefault(r.order_pk, []).append(r)
-    for order_pk in sorted(per_order):  # order rows locked in a fixed order
-        credits = per_order[order_pk]
-        progress = session.execute(
-            update(Order)
-            .where(Order.id == order_pk)
-            .values(allocations_applied=Order.allocations_applied + len(credits))
-            .returning(
-                Order.allocations_applied,
-                Order.allocations_total,
-                Order.order_id,
-                Order.amount,
-            )
-            .execution_options(synchronize_session=False)
-        ).one()
-        common = {
-            "platform_id": credits[0].platform_id,
-            "order": order_pk,
-            "order_id": progress.order_id,
-        }
-        for r in credits:
-            publish(
-                session,
+    # One UPDATE for every order of the batch: add its credits and complete it if that was
+    # the last one. Each row is updated under its row lock (PostgreSQL), and the new count
+    # is RETURNed, so of concurrent credits of one order exactly one sees it complete.
+    added = case({pk: len(c) for pk, c in per_order.items()}, value=Order.id)
+    now_applied = Order.allocations_applied + added
+    last = now_applied == Order.allocations_total
+    progress = session.execute(
+        update(Order)
+        .where(Order.id.in_(sorted(per_order)))
+        .values(
+            allocations_applied=now_applied,
+            split_status=case((last, "completed"), else_=Order.split_status),
+            completed_at=case((last, now), else_=Order.completed_at),
+        )
+        .returning(
+            Order.id,
+            Order.allocations_applied,
+            Order.allocations_total,
+            Order.order_id,
+            Order.amount,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    events: list[tuple[str, dict[str, Any]]] = []
+    for row in sorted(progress, key=lambda r: r.id):
+        credits = per_order[row.id]
+        common = {"platform_id": credits[0].platform_id, "order": row.id, "order_id": row.order_id}
+        events.extend(
+            (
                 "wallet.credited",
                 {
                     **common,
@@ -783,26 +823,22 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
                     "currency": r.currency,
                     "transfer_id": credit_transfer_id(r.id),
                 },
-                now=now,
             )
-        if progress.allocations_applied == progress.allocations_total:
-            session.execute(
-                update(Order)
-                .where(Order.id == order_pk)
-                .values(split_status="completed", completed_at=now)
-                .execution_options(synchronize_session=False)
+            for r in credits
+        )
+        if row.allocations_applied == row.allocations_total:
+            events.append(
+                (
+                    "split.completed",
+                    {
+                        **common,
+                        "amount": row.amount,
+                        "currency": credits[0].currency,
+                        "allocations": row.allocations_total,
+                    },
+                )
             )
-            publish(
-                session,
-                "split.completed",
-                {
-                    **common,
-                    "amount": progress.amount,
-                    "currency": credits[0].currency,
-                    "allocations": progress.allocations_total,
-                },
-                now=now,
-            )
+    publish_many(session, events, now=now)
     return len(applied)
 
 
