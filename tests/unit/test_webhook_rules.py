@@ -12,6 +12,7 @@ from potluck.notify.service import (
     check_events,
     check_url,
     is_public_address,
+    resolve_host,
     subscribed,
 )
 
@@ -129,3 +130,9 @@ def test_the_lease_covers_a_whole_round_of_timeouts():
     assert lease_seconds(s) == 120  # 10 s x 2 rounds + 30 s margin is less
     slow = s.model_copy(update={"webhook_timeout_seconds": 30.0, "webhook_concurrency": 2})
     assert lease_seconds(slow) == 30 * 10 + 30  # 20 deliveries, 2 at a time
+
+
+def test_a_host_that_is_not_a_valid_name_is_invalid_not_an_error():
+    # The real resolver: IDNA refuses these before any lookup (UnicodeError, not OSError).
+    assert refused("https://" + "a" * 300 + ".com/", resolve=resolve_host).code == "invalid_url"
+    assert refused("https://h\u2028x.com/", resolve=resolve_host).code == "invalid_url"

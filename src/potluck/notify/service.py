@@ -106,7 +106,7 @@ def check_host_is_public(
     except ValueError:
         try:
             addresses = resolve(host)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: not a valid IDNA name
             raise WebhookError(
                 "invalid_url", f"url host {host!r} does not resolve", field=field
             ) from exc
