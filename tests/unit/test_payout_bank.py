@@ -3,9 +3,12 @@ worker's backoff."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from potluck.clock import FakeClock
 from potluck.config import Settings
-from potluck.payouts.bank import BankOutcome, SimulatedBank
+from potluck.payouts.bank import BankOutcome, SimulatedBank, make_bank_adapter
 from potluck.payouts.worker import backoff_seconds
 
 
@@ -47,3 +50,25 @@ def test_extreme_rates():
 def test_backoff_doubles():
     s = Settings(payout_retry_base_seconds=30)
     assert [backoff_seconds(s, n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+
+
+def test_the_adapter_is_chosen_and_configured_from_the_environment(monkeypatch):
+    monkeypatch.setenv("POTLUCK_BANK_ADAPTER", "simulated")
+    monkeypatch.setenv("POTLUCK_BANK_SIM_LATENCY_MS", "25")
+    monkeypatch.setenv("POTLUCK_BANK_SIM_TRANSIENT_FAILURE_RATE", "0.25")
+    monkeypatch.setenv("POTLUCK_BANK_SIM_DECLINE_RATE", "0.05")
+    monkeypatch.setenv("POTLUCK_BANK_SIM_SEED", "42")
+    sim = make_bank_adapter(Settings(), None, FakeClock())
+    assert isinstance(sim, SimulatedBank)
+    assert (sim.latency_ms, sim.transient_failure_rate, sim.decline_rate, sim.seed) == (
+        25,
+        0.25,
+        0.05,
+        42,
+    )
+
+
+def test_rates_outside_zero_to_one_are_refused(monkeypatch):
+    monkeypatch.setenv("POTLUCK_BANK_SIM_DECLINE_RATE", "1.5")
+    with pytest.raises(ValidationError):
+        Settings()

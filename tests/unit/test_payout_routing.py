@@ -126,7 +126,7 @@ def test_an_unknown_routing_type_is_refused():
 def test_a_mask_shows_the_last_four_characters_and_nothing_else(number):
     masked = routing.mask(number)
     assert masked == "••••" + number[-4:]
-    assert number[:-4] == "" or number[:-4] not in masked.removeprefix("••••")[:-4]
+    assert len(masked) <= 8
 
 
 @given(st.integers(min_value=0, max_value=10**18 - 1))
