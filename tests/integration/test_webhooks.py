@@ -288,6 +288,18 @@ def test_event_reaches_matching_endpoint_once_signed_and_nobody_else(app, client
     assert len(receiver.requests) == 2
 
 
+def test_the_whole_bus_drain_sends_them(app, client, receiver, clock):
+    """The poller runs in every worker round: ``potluck.bus.drain()`` is enough."""
+    acme_id, acme = platform(app, "Acme")
+    endpoint = add_endpoint(client, acme, "https://acme.test/hook", ["*"])
+    for status in ("created", "processing", "completed"):
+        emit(app, f"payout.{status}", acme_id, payout_id="po_1", amount=100, currency="EUR")
+    app.bus.drain()
+    types = sorted(json.loads(r.content)["type"] for r in receiver.requests)
+    assert types == ["payout.completed", "payout.created", "payout.processing"]
+    assert {d["status"] for d in deliveries(client, acme, endpoint["id"])} == {"succeeded"}
+
+
 def test_failures_are_retried_with_backoff_and_succeed_later(app, client, receiver, clock):
     acme_id, acme = platform(app, "Acme")
     endpoint = add_endpoint(client, acme, "https://acme.test/hook", ["split.completed"])
