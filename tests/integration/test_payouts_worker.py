@@ -476,3 +476,25 @@ def _seconds(n):
     from datetime import timedelta
 
     return timedelta(seconds=n)
+
+
+def test_a_flaky_simulated_bank_settles_every_payout_exactly_once(potluck, clock):
+    """Thirty payouts through a bank that fails transiently 30 % of the time and declines
+    10 %: every payout ends terminal, completed exactly when the bank paid it (once), and the
+    wallet lost exactly the completed amounts."""
+    sim = SimulatedBank(potluck.db, clock, transient_failure_rate=0.3, decline_rate=0.1, seed=7)
+    potluck.bank = sim
+    pid, party, ba = setup_party(potluck, 1_000_000)
+    payouts = [request_payout(potluck, pid, party, ba, 1_000 + i) for i in range(30)]
+    for _ in range(20):
+        potluck.bus.drain()
+        clock.advance(potluck.settings.payout_retry_base_seconds * 4)
+    final = [get_payout(potluck, p) for p in payouts]
+    assert {p.status for p in final} <= states.TERMINAL
+    completed = [p for p in final if p.status == "completed"]
+    assert completed
+    for p in final:
+        assert sim.times_paid(p.id) == (1 if p.status == "completed" else 0)
+        assert 1 <= p.attempts <= potluck.settings.payout_max_attempts
+    paid_out = sum(p.amount for p in completed)
+    assert wallet(potluck, party) == (1_000_000 - paid_out, 0, 1_000_000 - paid_out)
