@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         default=20, ge=1, le=500, description="Deliveries one sender claims per round."
     )
     webhook_concurrency: int = Field(
-        default=10, ge=1, le=100, description="POSTs one sender runs at the same time."
+        default=20, ge=1, le=100, description="POSTs one sender runs at the same time."
     )
     webhook_allow_insecure_urls: bool = Field(
         default=False, description="Accept http:// endpoint URLs (development and tests only)."

@@ -127,7 +127,7 @@ def test_backoff_doubles_from_the_base_up_to_the_cap():
 
 def test_the_lease_covers_a_whole_round_of_timeouts():
     s = Settings(database_url="sqlite://", webhook_lease_seconds=120)
-    assert lease_seconds(s) == 120  # 10 s x 2 rounds + 30 s margin is less
+    assert lease_seconds(s) == 120  # 10 s x 1 round + 30 s margin is less
     slow = s.model_copy(update={"webhook_timeout_seconds": 30.0, "webhook_concurrency": 2})
     assert lease_seconds(slow) == 30 * 10 + 30  # 20 deliveries, 2 at a time
 
