@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from potluck import __version__
 from potluck.clock import utc
@@ -95,7 +95,7 @@ def lease_seconds(settings: Settings) -> float:
     return max(settings.webhook_lease_seconds, worst)
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         WebhookDelivery.status == "pending",
         WebhookDelivery.next_attempt_at <= now,
