@@ -9,12 +9,13 @@ from potluck.notify import sender, service
 SERVICE = "webhooks"
 
 
-def on_deliverable_event(ctx: HandlerContext, event: Event) -> None:
-    """One delivery per matching endpoint, in this delivery's transaction (inbox: once)."""
-    service.fan_out(ctx.session, event, settings=ctx.app.settings, now=ctx.now)
+def on_deliverable_events(ctx: HandlerContext, events: list[Event]) -> None:
+    """One delivery per matching endpoint and event, in the worker batch's transaction (the
+    inbox makes it once per event)."""
+    service.fan_out_many(ctx.session, events, settings=ctx.app.settings, now=ctx.now)
 
 
 def register(registry: HandlerRegistry) -> None:
     for event_type in service.DELIVERABLE_EVENTS:
-        registry.register(SERVICE, event_type, on_deliverable_event)
+        registry.register_batch(SERVICE, event_type, on_deliverable_events)
     registry.register_poller(SERVICE, sender.send_due)
