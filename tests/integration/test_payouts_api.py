@@ -352,3 +352,21 @@ def test_cancel_releases_the_hold_and_only_a_pending_payout_can_be_cancelled(
     assert again.json()["code"] == "invalid_payout_transition"
     potluck.bus.drain()
     assert bank.sends[p["id"]] == 0
+
+
+def test_the_platform_cannot_post_or_void_a_payout_hold_through_the_ledger_api(
+    client, potluck, funded
+):
+    """The hold is the payouts service's to resolve: a void behind its back would let the
+    money be paid out and spent again."""
+    headers, party, ba = funded
+    p = client.post("/v1/payouts", json=payout_body(party, ba), headers=keyed(headers)).json()
+    assert p["hold_transfer"] == p["id"]
+    for action in ("void", "post"):
+        r = client.post(f"/v1/transfers/{p['hold_transfer']}/{action}", headers=keyed(headers))
+        assert r.status_code == 404, r.text
+    assert wallet(potluck, party) == (100_000, 40_000, 60_000)
+    # The wallet's own entries still show the hold.
+    entries = client.get(f"/v1/accounts/{party.wallet_account_id}/entries", headers=headers)
+    assert entries.status_code == 200
+    assert any(e["pending_delta"] == 40_000 for e in entries.json()["data"])

@@ -28,6 +28,10 @@ from potluck.payouts.models import BankAccount, Payout, PayoutTransition
 
 IN_TRANSIT_CODE = "payout_in_transit"
 HOLD_CODE = "payout"
+# A payout's hold (and its post or void) is Potluck's, not the platform's: in the system
+# scope, the platform's ledger API (which works in ``platform:<id>``) cannot post or void it
+# behind the payout's back. It still shows in the wallet's entries.
+HOLD_SCOPE = ledger.SYSTEM_SCOPE
 
 
 # ------------------------------------------------------------------ views
@@ -304,7 +308,7 @@ def create_payout(
             metadata={"payout_id": payout_id, "party_id": party.id},
         ),
         now=now,
-        scope=marketplace.platform_scope(platform_id),
+        scope=HOLD_SCOPE,
     )
     payout = Payout(
         id=payout_id,
@@ -333,7 +337,7 @@ def post_hold(session: Session, payout: Payout, *, now: datetime) -> None:
         session,
         ledger.PostPending(pending_client_id=payout.hold_id, client_id=f"{payout.hold_id}-post"),
         now=now,
-        scope=marketplace.platform_scope(payout.platform_id),
+        scope=HOLD_SCOPE,
     )
 
 
@@ -342,7 +346,7 @@ def void_hold(session: Session, payout: Payout, *, now: datetime) -> None:
         session,
         ledger.VoidPending(pending_client_id=payout.hold_id, client_id=f"{payout.hold_id}-void"),
         now=now,
-        scope=marketplace.platform_scope(payout.platform_id),
+        scope=HOLD_SCOPE,
     )
 
 
