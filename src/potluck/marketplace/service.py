@@ -532,6 +532,20 @@ def record_order(
         raise DomainError(
             "order_exists", f"order {order_id} was already recorded", status=409, field="order_id"
         )
+    publish(
+        session,
+        "order.recorded",
+        {
+            "platform_id": platform_id,
+            "order": pk,
+            "order_id": order_id,
+            "amount": amount,
+            "currency": currency,
+            "rules_version": version,
+        },
+        now=now,
+    )
+    # The ledger last: the platform's clearing account is held for the write and the commit.
     accounts = platform_accounts(session, platform_id=platform_id, currency=currency, now=now)
     ledger.create_transfer(
         session,
@@ -546,22 +560,21 @@ def record_order(
         now=now,
         scope=platform_scope(platform_id),
     )
-    publish(
-        session,
-        "order.recorded",
-        {
-            "platform_id": platform_id,
-            "order": pk,
-            "order_id": order_id,
-            "amount": amount,
-            "currency": currency,
-            "rules_version": version,
-        },
-        now=now,
+    return OrderView(
+        id=pk,
+        platform_id=platform_id,
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        split_status="pending",
+        rules_version=version,
+        split=resolved,
+        refunded_amount=0,
+        allocations=[],
+        refunds=[],
+        created_at=utc(now),
+        completed_at=None,
     )
-    order = session.get(Order, pk)
-    assert order is not None
-    return _order_views(session, [order])[0]
 
 
 def get_order(session: Session, order_pk: str, *, platform_id: str) -> OrderView:
@@ -703,12 +716,17 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
     history and complete the orders whose last allocation this was. Returns how many
     credits were applied now.
 
-    Exactly once per allocation, even if an event is applied twice: each ledger transfer has
-    a client id derived from its allocation (a second post is a replay that writes nothing),
-    and an allocation flips requested → applied in a conditional UPDATE that only one caller
-    wins. An order completes in an atomic increment of its row (a row lock on PostgreSQL),
-    so of several concurrent credits of one order exactly one sees the last one applied.
-    Credits of one platform go to the ledger as one batch (one lock of the clearing account).
+    Exactly once per allocation, even if an event is applied twice: the allocation rows are
+    locked (PostgreSQL) and flip requested → applied in a conditional UPDATE, so a twin
+    waits and then finds nothing to do; and each ledger transfer has a client id derived from
+    its allocation, so even a second post would be a replay that writes nothing. An order
+    completes in an atomic increment of its row, so of several concurrent credits of one
+    order exactly one sees the last one applied.
+
+    Locks are taken in one order everywhere (allocations, then orders, then ledger accounts,
+    each by ascending id), and the ledger goes last: the platform's clearing account, which
+    every credit and order of the platform touches, is held only for the ledger write and the
+    commit. Credits of one platform go to the ledger as one batch.
     """
     wanted = sorted(set(allocation_ids))
     rows = session.execute(
@@ -725,6 +743,7 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
         .join(Party, Party.id == Allocation.party_id)
         .where(Allocation.id.in_(wanted))
         .order_by(Allocation.id)
+        .with_for_update(of=Allocation, key_share=True)
     ).all()
     if len(rows) != len(wanted):
         missing = sorted(set(wanted) - {r.id for r in rows})
@@ -733,26 +752,6 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
     todo = [r for r in rows if r.status == "requested"]
     if not todo:
         return 0
-    by_platform: dict[str, list[Any]] = {}
-    for r in todo:
-        by_platform.setdefault(r.platform_id, []).append(r)
-    for platform_id in sorted(by_platform):  # a fixed order: no lock cycles between batches
-        ops: list[ledger.Operation] = []
-        for r in by_platform[platform_id]:
-            accounts = platform_accounts(
-                session, platform_id=platform_id, currency=r.currency, now=now
-            )
-            ops.append(
-                ledger.NewTransfer(
-                    debit_account_id=accounts[CLEARING_CODE],
-                    credit_account_id=r.wallet_account_id,
-                    amount=r.amount,
-                    currency=r.currency,
-                    client_id=credit_transfer_id(r.id),
-                    code="split_credit",
-                )
-            )
-        ledger.create_transfers(session, ops, now=now, scope=platform_scope(platform_id))
     won = set(
         session.execute(
             update(Allocation)
@@ -764,30 +763,23 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
     )
     applied = [r for r in todo if r.id in won]
     if not applied:
-        return 0  # concurrent twins applied them; the ledger replays above wrote nothing
-    session.execute(
-        insert(SplitCredit),
-        [
-            {
-                "id": new_id("spl"),
-                "platform_id": r.platform_id,
-                "order_pk": r.order_pk,
-                "allocation_id": r.id,
-                "party_id": r.party_id,
-                "amount": r.amount,
-                "currency": r.currency,
-                "transfer_id": credit_transfer_id(r.id),
-                "created_at": now,
-            }
-            for r in applied
-        ],
-    )
+        return 0  # a concurrent twin applied them (SQLite, or a lock-free read)
     per_order: dict[str, list[Any]] = {}
     for r in applied:
         per_order.setdefault(r.order_pk, []).append(r)
     # One UPDATE for every order of the batch: add its credits and complete it if that was
     # the last one. Each row is updated under its row lock (PostgreSQL), and the new count
     # is RETURNed, so of concurrent credits of one order exactly one sees it complete.
+    if session.get_bind().dialect.name == "postgresql":
+        # Row locks in id order, so that two batches sharing orders cannot deadlock. NO KEY
+        # UPDATE (key_share): what the UPDATE below takes anyway, and it does not conflict
+        # with the KEY SHARE locks of foreign keys pointing at the order.
+        session.execute(
+            select(Order.id)
+            .where(Order.id.in_(sorted(per_order)))
+            .order_by(Order.id)
+            .with_for_update(key_share=True)
+        )
     added = case({pk: len(c) for pk, c in per_order.items()}, value=Order.id)
     now_applied = Order.allocations_applied + added
     last = now_applied == Order.allocations_total
@@ -838,7 +830,46 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
                     },
                 )
             )
+    # History after the order rows are locked: its foreign key takes a KEY SHARE lock on
+    # the order, which must not come before our own lock on it.
+    session.execute(
+        insert(SplitCredit),
+        [
+            {
+                "id": new_id("spl"),
+                "platform_id": r.platform_id,
+                "order_pk": r.order_pk,
+                "allocation_id": r.id,
+                "party_id": r.party_id,
+                "amount": r.amount,
+                "currency": r.currency,
+                "transfer_id": credit_transfer_id(r.id),
+                "created_at": now,
+            }
+            for r in applied
+        ],
+    )
     publish_many(session, events, now=now)
+    by_platform: dict[str, list[Any]] = {}
+    for r in applied:
+        by_platform.setdefault(r.platform_id, []).append(r)
+    for platform_id in sorted(by_platform):  # a fixed order: no lock cycles between batches
+        ops: list[ledger.Operation] = []
+        for r in by_platform[platform_id]:
+            accounts = platform_accounts(
+                session, platform_id=platform_id, currency=r.currency, now=now
+            )
+            ops.append(
+                ledger.NewTransfer(
+                    debit_account_id=accounts[CLEARING_CODE],
+                    credit_account_id=r.wallet_account_id,
+                    amount=r.amount,
+                    currency=r.currency,
+                    client_id=credit_transfer_id(r.id),
+                    code="split_credit",
+                )
+            )
+        ledger.create_transfers(session, ops, now=now, scope=platform_scope(platform_id))
     return len(applied)
 
 
@@ -915,7 +946,7 @@ def refund_order(
     order = session.execute(
         select(Order)
         .where(Order.id == order_pk, Order.platform_id == platform_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).scalar_one_or_none()
     if order is None:
         raise DomainError("order_not_found", f"no order {order_pk}", status=404)
@@ -930,11 +961,19 @@ def refund_order(
             f"at most {left} of this order is left to refund",
             field="amount",
         )
-    allocations = session.execute(
-        select(Allocation.id, Allocation.party_id, Allocation.amount, Allocation.refunded_amount)
+    locked = session.execute(
+        select(
+            Allocation.id,
+            Allocation.party_id,
+            Allocation.amount,
+            Allocation.refunded_amount,
+            Allocation.position,
+        )
         .where(Allocation.order_pk == order.id)
-        .order_by(Allocation.position)
+        .order_by(Allocation.id)  # locks in id order, as apply_credits takes them
+        .with_for_update(key_share=True)
     ).all()
+    allocations = sorted(locked, key=lambda a: a.position)
     wallets = dict(
         session.execute(
             select(Party.id, Party.wallet_account_id).where(
