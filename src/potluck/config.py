@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     payout_processing_timeout_seconds: int = Field(default=300, ge=1)
     payout_recovery_interval_seconds: int = Field(default=60, ge=1)
     payout_batch_size: int = Field(default=20, ge=1, le=500)
+    payout_send_concurrency: int = Field(default=8, ge=1, le=64)
     # webhooks (settings of src/potluck/notify/ go here)
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one webhook POST (connect + read)."

@@ -295,21 +295,6 @@ def create_payout(
         session, platform_id=platform_id, currency=currency, now=now
     )
     payout_id = new_id("po")
-    ledger.create_transfer(
-        session,
-        ledger.NewTransfer(
-            debit_account_id=party.wallet_account_id,
-            credit_account_id=in_transit,
-            amount=amount,
-            client_id=payout_id,
-            currency=currency,
-            code=HOLD_CODE,
-            pending=True,  # no timeout: the hold lasts until the bank has answered
-            metadata={"payout_id": payout_id, "party_id": party.id},
-        ),
-        now=now,
-        scope=HOLD_SCOPE,
-    )
     payout = Payout(
         id=payout_id,
         platform_id=platform_id,
@@ -329,7 +314,27 @@ def create_payout(
     session.flush()
     _record(session, payout, now=now, reason="requested")
     session.flush()
-    return get_payout(session, payout_id, platform_id=platform_id)
+    # The hold last: it locks the wallet and the platform's in-transit account (shared by
+    # every payout of the platform) until commit, so nothing else should run after it.
+    ledger.create_transfer(
+        session,
+        ledger.NewTransfer(
+            debit_account_id=party.wallet_account_id,
+            credit_account_id=in_transit,
+            amount=amount,
+            client_id=payout_id,
+            currency=currency,
+            code=HOLD_CODE,
+            pending=True,  # no timeout: the hold lasts until the bank has answered
+            metadata={"payout_id": payout_id, "party_id": party.id},
+        ),
+        now=now,
+        scope=HOLD_SCOPE,
+    )
+    return _payout_view(
+        payout,
+        [PayoutTransition(payout_id=payout_id, status=states.PENDING, reason="requested", at=now)],
+    )
 
 
 def post_hold(session: Session, payout: Payout, *, now: datetime) -> None:
@@ -351,17 +356,21 @@ def void_hold(session: Session, payout: Payout, *, now: datetime) -> None:
 
 
 def complete(session: Session, payout: Payout, *, now: datetime, reference: str | None) -> None:
+    """processing → completed: the hold is posted (the money has left the wallet)."""
     states.check_transition(payout.id, payout.status, states.COMPLETED)
     payout.bank_reference = reference
-    post_hold(session, payout, now=now)
     transition(session, payout, states.COMPLETED, now=now, reason="paid by the bank")
+    session.flush()
+    post_hold(session, payout, now=now)  # last: it locks the shared in-transit account
 
 
 def fail(session: Session, payout: Payout, *, now: datetime, reason: str) -> None:
+    """→ failed: the hold is voided (the money is available again)."""
     states.check_transition(payout.id, payout.status, states.FAILED)
     payout.last_error = reason[:500]
-    void_hold(session, payout, now=now)
     transition(session, payout, states.FAILED, now=now, reason=reason[:500])
+    session.flush()
+    void_hold(session, payout, now=now)  # last: it locks the shared in-transit account
 
 
 def lock_payout(session: Session, payout_id: str, *, platform_id: str | None = None) -> Payout:

@@ -24,6 +24,7 @@ never paid twice.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -208,14 +209,32 @@ def _apply(
             p.next_attempt_at = now + delay
 
 
+def settle(app: Potluck, claim: Claim) -> bool:
+    """Talk to the bank about one claimed payout and record the answer."""
+    result, ambiguous = call_bank(app, claim)
+    return record_outcome(app, claim, result, ambiguous=ambiguous)
+
+
 def send_due_payouts(app: Potluck) -> int:
-    """The poller: one round of claim → bank → record. Returns payouts handled."""
-    done = 0
-    for claim in claim_due(app):
-        result, ambiguous = call_bank(app, claim)
-        record_outcome(app, claim, result, ambiguous=ambiguous)
-        done += 1
-    return done
+    """The poller: one round of claim → bank → record. Returns payouts handled.
+
+    The claimed payouts are sent ``payout_send_concurrency`` at a time, so that a slow bank
+    holds the worker (in embedded mode: the whole event loop) for one call's latency per
+    group rather than per payout.
+    """
+    claims = claim_due(app)
+    if not claims:
+        return 0
+    width = min(len(claims), app.settings.payout_send_concurrency)
+    if width <= 1:
+        for claim in claims:
+            settle(app, claim)
+        return len(claims)
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="payouts-send") as pool:
+        futures = [pool.submit(settle, app, claim) for claim in claims]
+        for future in futures:
+            future.result()  # a failure (or a crash) surfaces here, as in the serial case
+    return len(claims)
 
 
 # ------------------------------------------------------------------ recovery
