@@ -379,6 +379,10 @@ class SplitCreditView:
     created_at: datetime
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
 def _dialect_insert(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert
@@ -678,7 +682,8 @@ def split_orders(session: Session, *, order_pks: Sequence[str], now: datetime) -
     ]
     if not rows:
         return 0
-    session.execute(insert(Allocation), rows)
+    # Core executemany (one multi-row INSERT), not the ORM's bulk path: a hot loop.
+    session.connection().execute(insert(_table(Allocation)), rows)
     publish_many(
         session,
         [
@@ -832,8 +837,8 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
             )
     # History after the order rows are locked: its foreign key takes a KEY SHARE lock on
     # the order, which must not come before our own lock on it.
-    session.execute(
-        insert(SplitCredit),
+    session.connection().execute(
+        insert(_table(SplitCredit)),
         [
             {
                 "id": new_id("spl"),
@@ -1016,7 +1021,7 @@ def refund_order(
     except ledger.LedgerError as exc:
         exc.index = None  # the batch is ours, not the caller's: name no transfer in it
         raise
-    allocations_table = cast(Table, Allocation.__table__)
+    allocations_table = _table(Allocation)
     session.connection().execute(
         update(allocations_table)
         .where(allocations_table.c.id == bindparam("alc_id"))
