@@ -24,7 +24,10 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_workers:
+            from potluck.payouts import worker as payouts_worker
+
             maintenance.ensure_scheduled(potluck)
+            payouts_worker.ensure_recovery_scheduled(potluck)
             potluck.bus.start()
         try:
             yield

@@ -264,10 +264,13 @@ def schedule_recovery(session: Session, *, now: datetime, interval: int) -> None
 
 def ensure_recovery_scheduled(app: Potluck) -> None:
     """Call when workers start (the first tick; later ticks schedule their successor)."""
-    with app.db.transaction() as s:
-        schedule_recovery(
-            s, now=app.clock.now(), interval=app.settings.payout_recovery_interval_seconds
-        )
+    try:
+        with app.db.transaction() as s:
+            schedule_recovery(
+                s, now=app.clock.now(), interval=app.settings.payout_recovery_interval_seconds
+            )
+    except IntegrityError:
+        pass  # a concurrent process scheduled the same tick: that one is ours too
 
 
 def recover_stuck(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
