@@ -241,4 +241,35 @@ def run(opts: Options, progress: Progress | None = None) -> Report:
             figure = bench_orders(backend, url, opts, progress)
             report.figures.append(figure)
             report.checks.append(f"{backend}: credits == orders, audit ok")
+        if opts.payouts:
+            report.figures += bench_payouts(backend, opts, progress)
+            report.checks.append(f"{backend}: every payout completed, audit ok")
     return report
+
+
+def bench_payouts(backend: str, opts: Options, progress: Progress) -> list[Figure]:
+    """Payouts created (a hold each) per second, then processed through the simulated bank."""
+    from potluck.benchmarks.payouts import bench
+
+    progress.log(f"{backend}: {opts.payouts} payouts")
+    result = bench(backend, payouts=opts.payouts, workers=opts.bus_threads, clients=opts.clients)
+    if result["completed"] != opts.payouts or not result["ledger_audit_ok"]:
+        raise RuntimeError(f"payouts benchmark did not settle: {result}")
+    figures = []
+    for scenario, key in (("payouts-created", "created"), ("payouts-processed", "processed")):
+        rate = result[f"{key}_per_second"]
+        figures.append(
+            Figure(
+                system="potluck",
+                backend=backend,
+                scenario=scenario,
+                clients=opts.clients if key == "created" else opts.bus_threads,
+                operations=opts.payouts,
+                seconds=round(opts.payouts / rate, 3) if rate else 0.0,
+                per_second=rate,
+                p50_ms=None,
+                p99_ms=None,
+                note="simulated bank, no latency" if key == "processed" else "hold per payout",
+            )
+        )
+    return figures

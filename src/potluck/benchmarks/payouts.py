@@ -1,7 +1,7 @@
 """Payouts benchmark: payouts created (held) per second, and processed (sent to the simulated
 bank and recorded) per second, on a fresh SQLite file or PostgreSQL database.
 
-``python -m potluck.payouts.bench [--backend sqlite|postgresql] [--payouts N] [--workers W]``
+``python -m potluck.benchmarks.payouts [--backend sqlite|postgresql] [--payouts N] [--workers W]``
 prints one JSON object. Nothing here asserts speed.
 """
 
