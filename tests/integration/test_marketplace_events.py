@@ -21,7 +21,7 @@ from potluck.identity.service import create_platform
 from potluck.ledger import service as ledger
 from potluck.ledger.models import Transfer
 from potluck.marketplace import service
-from potluck.marketplace.models import Allocation, Order, SplitCredit
+from potluck.marketplace.models import Allocation, Order, Party, PlatformAccount, SplitCredit
 from potluck.splits import SplitRule, SplitRules
 
 
@@ -62,10 +62,7 @@ def record(potluck, platform_id, order_id, amount, split):
 
 def totals(potluck, parties):
     with potluck.db.read() as s:
-        return {
-            p: ledger.get_account(s, s.get(service.Party, p).wallet_account_id).total
-            for p in parties
-        }
+        return {p: ledger.get_account(s, s.get(Party, p).wallet_account_id).total for p in parties}
 
 
 def outbox(potluck, event_type):
@@ -277,7 +274,7 @@ def test_concurrent_orders_of_a_new_platform_and_one_order_id(potluck):
         "recorded",
     ]
     with potluck.db.read() as s:
-        accounts = s.scalars(select(service.PlatformAccount.code)).all()
+        accounts = s.scalars(select(PlatformAccount.code)).all()
     assert sorted(accounts) == ["clearing", "psp_receivable"]
     potluck.bus.drain()
     assert sum(totals(potluck, parties).values()) == 500
