@@ -390,3 +390,44 @@ def test_refund_amount_must_be_a_positive_integer(client, acme, parties, potluck
         r = refund(client, acme, order["id"], amount)
         assert r.status_code == 422
         assert "amount" in [e["field"] for e in r.json()["errors"]]
+
+
+def test_refund_replay_with_the_same_key_refunds_once(client, acme, parties, potluck):
+    put_rules(client, acme, [pct(parties[1], 5000)], parties[0])
+    order = record(client, acme, "r4", 1000).json()
+    drain(potluck)
+    headers = {**acme, "Idempotency-Key": "refund-r4"}
+    first = client.post(f"/v1/orders/{order['id']}/refunds", json={"amount": 300}, headers=headers)
+    again = client.post(f"/v1/orders/{order['id']}/refunds", json={"amount": 300}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    shown = client.get(f"/v1/orders/{order['id']}", headers=acme).json()
+    assert shown["refunded_amount"] == 300
+    assert sum(balance(client, acme, p)["total"] for p in parties) == 700
+
+
+def test_party_ledger_and_split_history_are_paginated(client, acme, parties, potluck):
+    m, c, _ = parties
+    put_rules(client, acme, [pct(c, 1000)], m)
+    for i in range(3):
+        record(client, acme, f"h{i}", 1000)
+    drain(potluck)
+    first = client.get(f"/v1/parties/{c}/ledger?limit=2", headers=acme).json()
+    assert [e["posted_delta"] for e in first["data"]] == [100, 100]
+    assert first["has_more"] is True
+    rest = client.get(
+        f"/v1/parties/{c}/ledger?limit=2&starting_after={first['data'][-1]['id']}", headers=acme
+    ).json()
+    assert len(rest["data"]) == 1
+    assert rest["has_more"] is False
+    problem(
+        client.get(f"/v1/parties/{c}/ledger?starting_after=x", headers=acme), 422, "invalid_cursor"
+    )
+
+    history = client.get("/v1/splits?limit=4", headers=acme).json()
+    assert len(history["data"]) == 4
+    assert history["has_more"] is True
+    more = client.get(f"/v1/splits?starting_after={history['data'][-1]['id']}", headers=acme)
+    assert len(more.json()["data"]) == 2
+    problem(client.get("/v1/splits?order_id=nope", headers=acme), 404, "order_not_found")
