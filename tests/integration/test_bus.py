@@ -402,7 +402,35 @@ def test_background_loop_delivers_and_stops(app, db):
         assert handled.wait(timeout=30), "the background loop never delivered the event"
     finally:
         app.bus.stop()
-    assert app.bus._thread is None
+    assert app.bus._threads == []
+    assert count_effects(db, event_id=event_id) == 1
+
+
+def test_a_blocked_poller_does_not_hold_up_deliveries_in_the_background(app, db):
+    """A bank that does not answer (a poller stuck in I/O) must not stop the events."""
+    poller_entered, release = threading.Event(), threading.Event()
+    handled = threading.Event()
+
+    def stuck_bank(potluck: Potluck) -> int:
+        poller_entered.set()
+        release.wait(timeout=60)
+        return 0
+
+    def handler(ctx: HandlerContext, event: Event) -> None:
+        record_effect(ctx, event)
+        handled.set()
+
+    app.registry.register_poller("bank-test", stuck_bank)
+    app.registry.register("svc", "test.thing", handler)
+    app.bus.start()
+    try:
+        assert poller_entered.wait(timeout=30)
+        event_id = _publish(app, "test.thing")
+        assert handled.wait(timeout=30), "deliveries waited for the stuck poller"
+        assert not release.is_set()  # the poller was still stuck while the event was applied
+    finally:
+        release.set()
+        app.bus.stop()
     assert count_effects(db, event_id=event_id) == 1
 
 

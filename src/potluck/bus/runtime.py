@@ -14,7 +14,7 @@ import structlog
 
 from potluck.bus.relay import outbox_stats, relay_once
 from potluck.bus.transport import DeadLetter, Transport, make_transport
-from potluck.bus.worker import work_once
+from potluck.bus.worker import run_pollers, work_once
 
 if TYPE_CHECKING:
     from potluck.bootstrap import Potluck
@@ -26,7 +26,7 @@ class Bus:
     def __init__(self, app: Potluck) -> None:
         self.app = app
         self.transport: Transport = make_transport(app)
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
     # ------------------------------------------------------------ one step at a time
@@ -56,33 +56,59 @@ class Bus:
     # ------------------------------------------------------------ embedded mode
 
     def start(self) -> None:
-        """Run relay and workers in a daemon thread until ``stop()``."""
-        if self._thread is not None and self._thread.is_alive():
+        """Run relay and workers in daemon threads until ``stop()``.
+
+        One thread relays and applies deliveries; each service with pollers gets a thread of
+        its own, so a slow bank or a dead webhook URL never holds up the events of the others.
+        """
+        if any(t.is_alive() for t in self._threads):
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="potluck-bus", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name="potluck-bus", daemon=True)]
+        for service in self.app.registry.services():
+            if self.app.registry.pollers(service):
+                self._threads.append(
+                    threading.Thread(
+                        target=self._run_pollers,
+                        args=(service,),
+                        name=f"potluck-poller-{service}",
+                        daemon=True,
+                    )
+                )
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        """Ask the loop to finish its current round and wait for it."""
+        """Ask the loops to finish their current round and wait for them."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("bus.stop_timeout", timeout_seconds=timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("bus.stop_timeout", thread=thread.name, timeout_seconds=timeout)
+        self._threads = []
 
     def _run(self) -> None:
         interval = self.app.settings.bus_poll_interval_seconds
         while not self._stopping.is_set():
             try:
-                busy = self.relay_once() + self.work_once() > 0
+                busy = self.relay_once() + self._work_deliveries() > 0
             except Exception:
                 # The loop must outlive a database hiccup; the next round retries.
                 log.exception("bus.loop_error")
                 busy = False
             if not busy:
                 # Event.wait returns at once on stop(), so shutdown does not wait a full poll.
+                self._stopping.wait(interval)
+
+    def _work_deliveries(self) -> int:
+        """Deliveries of every service, without the pollers (they have their own threads)."""
+        return work_once(self.app, limit=100, pollers=False)
+
+    def _run_pollers(self, service: str) -> None:
+        interval = self.app.settings.bus_poll_interval_seconds
+        while not self._stopping.is_set():
+            busy = run_pollers(self.app, [service]) > 0  # run_pollers logs a poller's failure
+            if not busy:
                 self._stopping.wait(interval)
 
     # ------------------------------------------------------------ operations

@@ -88,7 +88,9 @@ def apply_events(app: Potluck, session: Session, service: str, events: Sequence[
     return sum(len(g) for g in fresh.values())
 
 
-def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> int:
+def work_once(
+    app: Potluck, service: str | None = None, *, limit: int = 100, pollers: bool = True
+) -> int:
     """Apply up to ``limit`` due deliveries for ``service`` (or every registered service),
     then run the service's pollers once.
 
@@ -105,6 +107,14 @@ def work_once(app: Potluck, service: str | None = None, *, limit: int = 100) -> 
         limit=limit,
         apply_batch=partial(apply_events, app),
     )
+    if pollers:
+        done += run_pollers(app, services)
+    return done
+
+
+def run_pollers(app: Potluck, services: Sequence[str]) -> int:
+    """Run the pollers of ``services`` once; returns how much they did."""
+    done = 0
     for name in services:
         for poller in app.registry.pollers(name):
             try:
