@@ -431,3 +431,37 @@ def test_party_ledger_and_split_history_are_paginated(client, acme, parties, pot
     more = client.get(f"/v1/splits?starting_after={history['data'][-1]['id']}", headers=acme)
     assert len(more.json()["data"]) == 2
     problem(client.get("/v1/splits?order_id=nope", headers=acme), 404, "order_not_found")
+
+
+# ---------------------------------------------------------------- found walking issue 3 with curl
+
+
+def test_refund_a_wallet_cannot_cover_names_the_party_and_the_amount(
+    client, acme, parties, potluck
+):
+    m, c, _ = parties
+    put_rules(client, acme, [pct(c, 5000)], m)
+    order = record(client, acme, "r5", 1000).json()
+    drain(potluck)
+    wallet_c = client.get(f"/v1/parties/{c}", headers=acme).json()["wallet_account"]
+    sink = client.post("/v1/accounts", json={"currency": "EUR", "code": "sink"}, headers=acme)
+    spent = client.post(
+        "/v1/transfers",
+        json={
+            "debit_account": wallet_c,
+            "credit_account": sink.json()["id"],
+            "amount": 450,
+            "currency": "EUR",
+        },
+        headers=acme,
+    )
+    assert spent.status_code == 201, spent.text
+    body = problem(refund(client, acme, order["id"], 1000), 402, "insufficient_funds", "amount")
+    assert [e["field"] for e in body["errors"]] == ["amount"]  # not the ledger's debit_account
+    assert c in body["detail"]
+    assert "50 available, 500 needed" in body["detail"]
+
+
+def test_a_non_numeric_party_ledger_cursor_names_the_field(client, acme, parties):
+    r = client.get(f"/v1/parties/{parties[0]}/ledger?starting_after=abc", headers=acme)
+    problem(r, 422, "invalid_cursor", "starting_after")

@@ -370,3 +370,58 @@ def test_the_platform_cannot_post_or_void_a_payout_hold_through_the_ledger_api(
     entries = client.get(f"/v1/accounts/{party.wallet_account_id}/entries", headers=headers)
     assert entries.status_code == 200
     assert any(e["pending_delta"] == 40_000 for e in entries.json()["data"])
+
+
+# --- found walking issue 3 with curl ----------------------------------------------------
+
+
+def test_insufficient_funds_names_the_amount_and_the_party_not_a_ledger_field(client, funded):
+    headers, party, ba = funded
+    r = client.post("/v1/payouts", json=payout_body(party, ba, 100_001), headers=keyed(headers))
+    assert r.status_code == 402, r.text
+    body = r.json()
+    assert body["code"] == "insufficient_funds"
+    assert [e["field"] for e in body["errors"]] == ["amount"]
+    assert party.id in body["detail"]
+    assert "100000" in body["detail"]
+
+
+def test_unknown_cursors_and_parties_in_payout_lists_are_refused(client, potluck, acme, funded):
+    headers, party, ba = funded
+    paid = client.post("/v1/payouts", json=payout_body(party, ba, 1_000), headers=keyed(headers))
+    assert paid.status_code == 201, paid.text
+    for query in ("starting_after=po_missing", f"starting_after={ba}"):
+        r = client.get(f"/v1/payouts?{query}", headers=headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "invalid_cursor"
+        assert r.json()["errors"][0]["field"] == "starting_after"
+    r = client.get("/v1/payouts?party=pty_missing", headers=headers)
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "party_not_found"
+    # Another platform's payout is no cursor of yours either.
+    _, stranger = make_platform(potluck, "Stranger")
+    r = client.get(f"/v1/payouts?starting_after={paid.json()['id']}", headers=stranger)
+    assert r.status_code == 422
+    r = client.get(
+        f"/v1/parties/{party.id}/bank-accounts?starting_after=ba_missing", headers=headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_cursor"
+    listed = client.get(
+        f"/v1/parties/{party.id}/bank-accounts?starting_after={ba}", headers=headers
+    )
+    assert listed.json() == {"data": [], "has_more": False}
+
+
+def test_cancelling_a_payout_that_is_not_pending_says_why(client, potluck, funded, bank):
+    headers, party, ba = funded
+    p = client.post("/v1/payouts", json=payout_body(party, ba), headers=keyed(headers)).json()
+    potluck.bus.drain()
+    assert client.get(f"/v1/payouts/{p['id']}", headers=headers).json()["status"] == "completed"
+    r = client.post(f"/v1/payouts/{p['id']}/cancel", headers=headers)
+    assert r.status_code == 409
+    body = r.json()
+    assert body["code"] == "invalid_payout_transition"
+    assert (
+        body["detail"] == f"only a pending payout can be cancelled; payout {p['id']} is completed"
+    )

@@ -92,7 +92,13 @@ def list_party_ledger(
     cursor = None
     if page.starting_after is not None:
         if not page.starting_after.isdigit():
-            raise ProblemError(422, "invalid_cursor", "starting_after must be an entry id")
+            message = "starting_after must be an entry id (a numeric string)"
+            raise ProblemError(
+                422,
+                "invalid_cursor",
+                message,
+                errors=[{"field": "starting_after", "code": "invalid_cursor", "message": message}],
+            )
         cursor = int(page.starting_after)
     with app.db.read() as s:
         party = service.get_party(s, party_id, platform_id=platform.id)

@@ -112,6 +112,17 @@ def refund_order(
     try:
         ledger.create_transfers(session, ops, now=now, scope=platform_scope(platform_id))
     except ledger.LedgerError as exc:
+        if exc.code == "insufficient_funds" and exc.index is not None and exc.index < len(parts):
+            # A party's reversal: name the party and the field the caller sent, not the
+            # ledger's ``debit_account`` of a batch the caller never saw.
+            part = parts[exc.index]
+            raise DomainError(
+                "insufficient_funds",
+                f"party {part['party']} cannot pay back its part of the refund "
+                f"({part['amount']} {order.currency}): {exc.message}",
+                status=402,
+                field="amount",
+            ) from exc
         exc.index = None  # the batch is ours, not the caller's: name no transfer in it
         raise
     allocations_table = table_of(Allocation)

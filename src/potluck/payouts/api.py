@@ -88,7 +88,7 @@ def create_payout(body: PayoutCreate, app: AppDep, platform: CurrentPlatform) ->
     return PayoutRead.of(payout)
 
 
-@router.get("/payouts", response_model=PayoutList)
+@router.get("/payouts", response_model=PayoutList, responses=problem_responses(404))
 def list_payouts(
     app: AppDep,
     platform: CurrentPlatform,

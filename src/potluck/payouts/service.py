@@ -170,6 +170,17 @@ def list_bank_accounts(
     marketplace.get_party(session, party_id, platform_id=platform_id)
     query = select(BankAccount).where(BankAccount.party_id == party_id)
     if starting_after is not None:
+        known = session.scalar(
+            select(BankAccount.id).where(
+                BankAccount.party_id == party_id, BankAccount.id == starting_after
+            )
+        )
+        if known is None:
+            raise DomainError(
+                "invalid_cursor",
+                f"starting_after: no bank account {starting_after}",
+                field="starting_after",
+            )
         query = query.where(BankAccount.id > starting_after)
     rows = session.execute(query.order_by(BankAccount.id).limit(limit + 1)).scalars().all()
     return [_bank_view(b) for b in rows[:limit]], len(rows) > limit
@@ -316,21 +327,33 @@ def create_payout(
     session.flush()
     # The hold last: it locks the wallet and the platform's in-transit account (shared by
     # every payout of the platform) until commit, so nothing else should run after it.
-    ledger.create_transfer(
-        session,
-        ledger.NewTransfer(
-            debit_account_id=party.wallet_account_id,
-            credit_account_id=in_transit,
-            amount=amount,
-            client_id=payout_id,
-            currency=currency,
-            code=HOLD_CODE,
-            pending=True,  # no timeout: the hold lasts until the bank has answered
-            metadata={"payout_id": payout_id, "party_id": party.id},
-        ),
-        now=now,
-        scope=HOLD_SCOPE,
-    )
+    try:
+        ledger.create_transfer(
+            session,
+            ledger.NewTransfer(
+                debit_account_id=party.wallet_account_id,
+                credit_account_id=in_transit,
+                amount=amount,
+                client_id=payout_id,
+                currency=currency,
+                code=HOLD_CODE,
+                pending=True,  # no timeout: the hold lasts until the bank has answered
+                metadata={"payout_id": payout_id, "party_id": party.id},
+            ),
+            now=now,
+            scope=HOLD_SCOPE,
+        )
+    except ledger.LedgerError as exc:
+        if exc.code != "insufficient_funds":
+            raise
+        # The caller sent ``amount``, not a ledger ``debit_account``: name what they sent.
+        available = ledger.get_account(session, party.wallet_account_id).available
+        raise DomainError(
+            "insufficient_funds",
+            f"party {party.id} has {available} {currency} available, {amount} needed",
+            status=402,
+            field="amount",
+        ) from exc
     return _payout_view(
         payout,
         [PayoutTransition(payout_id=payout_id, status=states.PENDING, reason="requested", at=now)],
@@ -390,7 +413,17 @@ def cancel_payout(
     payout = lock_payout(session, payout_id, platform_id=platform_id)
     if payout.status != states.PENDING:
         # processing → failed is the worker's to decide: the bank may be paying right now.
-        raise states.InvalidPayoutTransition(payout.id, payout.status, states.FAILED)
+        raise states.InvalidPayoutTransition(
+            payout.id,
+            payout.status,
+            states.FAILED,
+            message=f"only a pending payout can be cancelled; payout {payout.id} is "
+            + (
+                "processing (the bank may be paying it)"
+                if payout.status == states.PROCESSING
+                else payout.status
+            ),
+        )
     fail(session, payout, now=now, reason="cancelled")
     session.flush()
     return get_payout(session, payout_id, platform_id=platform_id)
@@ -416,10 +449,21 @@ def list_payouts(
 ) -> tuple[list[PayoutView], bool]:
     query = select(Payout).where(Payout.platform_id == platform_id)
     if party_id is not None:
+        # A party that is not yours is 404, as an account filter is in the ledger's lists.
+        marketplace.get_party(session, party_id, platform_id=platform_id)
         query = query.where(Payout.party_id == party_id)
     if status is not None:
         query = query.where(Payout.status == status)
     if starting_after is not None:
+        known = session.scalar(
+            select(Payout.id).where(Payout.platform_id == platform_id, Payout.id == starting_after)
+        )
+        if known is None:
+            raise DomainError(
+                "invalid_cursor",
+                f"starting_after: no payout {starting_after}",
+                field="starting_after",
+            )
         query = query.where(Payout.id > starting_after)
     rows = session.execute(query.order_by(Payout.id).limit(limit + 1)).scalars().all()
     page = list(rows[:limit])

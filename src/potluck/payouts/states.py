@@ -42,10 +42,12 @@ EVENT_OF = {
 class InvalidPayoutTransition(DomainError):
     """A transition the table does not allow (409). Raised before anything is written."""
 
-    def __init__(self, payout_id: str, current: str, target: str) -> None:
+    def __init__(
+        self, payout_id: str, current: str, target: str, *, message: str | None = None
+    ) -> None:
         super().__init__(
             "invalid_payout_transition",
-            f"payout {payout_id} is {current}; it cannot become {target}",
+            message or f"payout {payout_id} is {current}; it cannot become {target}",
             status=409,
         )
         self.payout_id = payout_id
