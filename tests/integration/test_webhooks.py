@@ -551,3 +551,19 @@ def utc_iso(value: str):
     from datetime import datetime
 
     return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+# --- found walking issue 3 with curl ----------------------------------------------------
+
+
+def test_refusal_messages_name_the_schemes_and_the_missing_endpoint(client, app):
+    _, acme = platform(app, "Acme")
+    r = client.post(
+        "/v1/webhook-endpoints", json={"url": "ftp://example.com/", "events": ["*"]}, headers=acme
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"] == "url must start with https:// or http://"
+    r = client.get("/v1/webhook-endpoints/whe_missing", headers=acme)
+    assert r.status_code == 404
+    assert r.json()["code"] == "endpoint_not_found"
+    assert r.json()["detail"] == "no webhook endpoint whe_missing"

@@ -84,7 +84,9 @@ def check_url(
     allowed = ("https", "http") if settings.webhook_allow_insecure_urls else ("https",)
     if parts.scheme not in allowed:
         raise WebhookError(
-            "invalid_url", f"url must start with {' or '.join(allowed)}://", field=field
+            "invalid_url",
+            f"url must start with {' or '.join(f'{s}://' for s in allowed)}",
+            field=field,
         )
     host = parts.hostname
     if not host:
@@ -208,7 +210,7 @@ def _endpoint(
     endpoint = session.execute(query).scalar_one_or_none()
     if endpoint is None:
         # Another platform's endpoint is as unknown as one that does not exist.
-        raise WebhookError("endpoint_not_found", "no such webhook endpoint", status=404)
+        raise WebhookError("endpoint_not_found", f"no webhook endpoint {endpoint_id}", status=404)
     return endpoint
 
 
