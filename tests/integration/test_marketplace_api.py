@@ -205,6 +205,12 @@ def test_order_is_recorded_then_split_through_events(client, acme, parties, potl
     assert len(completed) == 1
     assert completed[0]["order"] == order["id"]
     assert completed[0]["amount"] == 10000
+    # split.completed tells the whole split: every party's credit, summing to the order.
+    credits = completed[0]["credits"]
+    assert sorted((c["party_id"], c["amount"]) for c in credits) == sorted(
+        (e["party_id"], e["amount"]) for e in credited
+    )
+    assert sum(c["amount"] for c in credits) == 10000
 
     listed = client.get("/v1/orders?order_id=A-1", headers=acme).json()
     assert [o["id"] for o in listed["data"]] == [order["id"]]

@@ -388,7 +388,7 @@ def test_exact_schedule_with_a_fresh_clock(app, client, receiver, clock: FakeClo
     endpoint = add_endpoint(client, acme, "https://acme.test/hook", ["*"])
     receiver.respond = lambda _r: httpx.Response(500)
     start = clock.now()
-    emit(app, "wallet.credited", acme_id, party_id="pty_1")
+    emit(app, "split.completed", acme_id, order="ord_1")
     drain(app)
     while True:
         with app.db.read() as s:

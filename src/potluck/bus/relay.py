@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from potluck.bus.models import OutboxEvent
@@ -33,9 +33,16 @@ def relay_once(app: Potluck, *, limit: int = 100) -> int:
     return _relay_sqlite(app, limit)
 
 
-def _due(now: datetime, limit: int) -> Select[OutboxEvent]:
+def _due(now: datetime, limit: int) -> Select[Any]:
     return (
-        select(OutboxEvent)
+        # Columns, not entities: the relay reads thousands of rows a second.
+        select(
+            OutboxEvent.id,
+            OutboxEvent.type,
+            OutboxEvent.occurred_at,
+            OutboxEvent.version,
+            OutboxEvent.data,
+        )
         .where(OutboxEvent.status == "pending", OutboxEvent.deliver_after <= now)
         .order_by(OutboxEvent.deliver_after, OutboxEvent.id)
         .limit(limit)
@@ -47,7 +54,7 @@ def _relay_locked(app: Potluck, limit: int) -> int:
     relays can run side by side without publishing the same row at the same time."""
     now = app.clock.now()
     with app.db.transaction() as session:
-        rows = session.execute(_due(now, limit).with_for_update(skip_locked=True)).scalars()
+        rows = session.execute(_due(now, limit).with_for_update(skip_locked=True))
         events = [_event(row) for row in rows]
         if not events:
             return 0
@@ -61,7 +68,7 @@ def _relay_sqlite(app: Potluck, limit: int) -> int:
     one row twice; that is the at-least-once case the inbox already handles."""
     now = app.clock.now()
     with app.db.lookup() as session:
-        events = [_event(row) for row in session.execute(_due(now, limit)).scalars()]
+        events = [_event(row) for row in session.execute(_due(now, limit))]
     if not events:
         return 0
     errors = app.bus.transport.publish_many(events)
@@ -106,7 +113,7 @@ def _mark(session: Session, event_id: str, now: datetime, error: str | None) -> 
         )
 
 
-def _event(row: OutboxEvent) -> Event:
+def _event(row: Row[Any]) -> Event:
     return Event(
         id=row.id,
         type=row.type,

@@ -58,12 +58,14 @@ def apply_events(app: Potluck, session: Session, service: str, events: Sequence[
         {"service": service, "event_id": e.id, "type": e.type, "processed_at": now}
         for e in {e.id: e for e in events}.values()  # one row per event, even if repeated
     ]
+    # A list of parameter sets, not .values(rows): SQLAlchemy then sends one cached
+    # multi-row INSERT ("insertmanyvalues") instead of compiling a new statement per batch.
     inserted = set(
         session.execute(
             dialect_insert(InboxEntry)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["service", "event_id"])
-            .returning(InboxEntry.event_id)
+            .returning(InboxEntry.event_id),
+            rows,
         ).scalars()
     )
     fresh: dict[str, list[Event]] = {}

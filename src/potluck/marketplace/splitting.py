@@ -228,6 +228,18 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
         )
         .execution_options(synchronize_session=False)
     ).all()
+    completed = [r.id for r in progress if r.allocations_applied == r.allocations_total]
+    # What each party got, for split.completed: one event tells a platform the whole split.
+    parts: dict[str, list[dict[str, Any]]] = {pk: [] for pk in completed}
+    if completed:
+        for a in session.execute(
+            select(Allocation.order_pk, Allocation.id, Allocation.party_id, Allocation.amount)
+            .where(Allocation.order_pk.in_(completed))
+            .order_by(Allocation.id)
+        ):
+            parts[a.order_pk].append(
+                {"allocation_id": a.id, "party_id": a.party_id, "amount": a.amount}
+            )
     events: list[tuple[str, dict[str, Any]]] = []
     for row in sorted(progress, key=lambda r: r.id):
         credits = per_order[row.id]
@@ -255,6 +267,7 @@ def apply_credits(session: Session, *, allocation_ids: Sequence[str], now: datet
                         "amount": row.amount,
                         "currency": credits[0].currency,
                         "allocations": row.allocations_total,
+                        "credits": parts[row.id],
                     },
                 )
             )

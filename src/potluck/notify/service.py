@@ -28,10 +28,12 @@ from potluck.notify.signing import new_secret
 
 # What an endpoint may subscribe to; "*" means all of these. Add a type here (and to
 # docs/events.md) to make it deliverable: the fan-out handler is registered for each.
+# wallet.credited is not among them: split.completed carries every party's credit, so a
+# platform gets one webhook per split order rather than one per party (and the bus does not
+# carry ten more deliveries per order).
 DELIVERABLE_EVENTS: tuple[str, ...] = (
     "order.recorded",
     "order.refunded",
-    "wallet.credited",
     "split.completed",
     "payout.created",
     "payout.processing",
