@@ -96,7 +96,7 @@ def db_upgrade(
 
 @app.command()
 def demo() -> None:
-    """Load demo data (idempotent): a person, a platform with accounts and transfers."""
+    """Load demo data (idempotent): a person, a platform, transfers, orders split, a payout."""
     from potluck.bootstrap import bootstrap
     from potluck.demo import load_demo
 

@@ -1,4 +1,11 @@
-"""Demo data for ``potluck demo`` / ``make run``: safe to load twice."""
+"""Demo data for ``potluck demo`` / ``make run``: safe to load twice.
+
+The demo platform gets two ledger wallets (Alice, Bob) with a few transfers, and a
+marketplace: a restaurant, a courier and the platform itself as parties, split rules
+(restaurant 80 %, courier a fixed 3.00, the rest to the platform), two orders split through
+the event bus, a bank account for the restaurant and one payout, completed by the simulated
+bank. Balances are final when ``load_demo`` returns (it drains the bus).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,25 @@ from sqlalchemy import select
 from potluck.bootstrap import Potluck
 from potluck.identity.models import Platform, User
 from potluck.ledger import service as ledger
+from potluck.marketplace import service as marketplace
+from potluck.marketplace.models import Party
+from potluck.payouts import service as payouts
+from potluck.payouts.models import BankAccount, Payout
+from potluck.splits import SplitRule, SplitRules
 
 DEMO_EMAIL = "demo@potluck.test"
 DEMO_PASSWORD = "potluck-demo-password"  # noqa: S105 - a published demo credential
 DEMO_PLATFORM = "Demo Marketplace"
+
+# The marketplace part of the demo (all in EUR).
+CURRENCY = "EUR"
+RESTAURANT = "Trattoria Roma"
+COURIER = "Speedy Couriers"
+PLATFORM_PARTY = "Demo Marketplace"
+DEMO_PARTIES = ((RESTAURANT, "merchant"), (COURIER, "partner"), (PLATFORM_PARTY, "platform"))
+DEMO_ORDERS = (("demo-order-1", 2_590), ("demo-order-2", 4_200))  # 25.90 and 42.00 EUR
+DEMO_IBAN = "DE89 3704 0044 0532 0130 00"  # the standard example IBAN
+DEMO_PAYOUT = 4_000  # 40.00 EUR from the restaurant's wallet to its bank
 
 
 def load_demo(app: Potluck) -> dict[str, Any]:
@@ -30,6 +52,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
     if platform_id is not None:
         out["platform"] = f"{DEMO_PLATFORM} ({platform_id}) already exists"
         out["secret_key"] = "shown once at creation; `potluck platforms create` makes another"  # noqa: S105
+        out.update(load_marketplace_demo(app, platform_id))
         return out
     platform, secret = create_platform(app, name=DEMO_PLATFORM, owner_user_id=user_id)
     out["platform"] = f"{platform.name} ({platform.id})"
@@ -75,4 +98,119 @@ def load_demo(app: Potluck) -> dict[str, Any]:
         )
     out["accounts"] = f"clearing {clearing.id}, Alice {alice.id}, Bob {bob.id}"
     out["balances"] = "Alice 75.00 EUR (10.00 held), Bob 25.00 EUR"
+    out.update(load_marketplace_demo(app, platform.id))
+    return out
+
+
+def load_marketplace_demo(app: Potluck, platform_id: str) -> dict[str, str]:
+    """Parties, split rules, two split orders, a bank account and a completed payout.
+
+    Loaded once per platform (a demo database from before the marketplace gets it on the
+    next ``potluck demo``); later runs only show what is there.
+    """
+    with app.db.read() as s:
+        loaded = s.execute(
+            select(Party.id).where(Party.platform_id == platform_id, Party.name == RESTAURANT)
+        ).scalar_one_or_none()
+    if loaded is None:
+        _create_marketplace(app, platform_id)
+    return _describe_marketplace(app, platform_id)
+
+
+def _create_marketplace(app: Potluck, platform_id: str) -> None:
+    now = app.clock.now()
+    with app.db.transaction() as s:
+        restaurant, courier, platform_party = (
+            marketplace.create_party(
+                s, platform_id=platform_id, name=name, kind=kind, currency=CURRENCY, now=now
+            )
+            for name, kind in DEMO_PARTIES
+        )
+        marketplace.put_split_rules(
+            s,
+            platform_id=platform_id,
+            currency=CURRENCY,
+            split=SplitRules(
+                rules=(
+                    SplitRule(restaurant.id, "percent", 8_000),  # 80 % (basis points)
+                    SplitRule(courier.id, "fixed", 300),  # 3.00 EUR per order
+                ),
+                remainder_to=platform_party.id,
+            ),
+            now=now,
+        )
+        for order_id, amount in DEMO_ORDERS:
+            marketplace.record_order(
+                s,
+                platform_id=platform_id,
+                order_id=order_id,
+                amount=amount,
+                currency=CURRENCY,
+                now=now,
+            )
+        bank_account = payouts.add_bank_account(
+            s,
+            platform_id=platform_id,
+            party_id=restaurant.id,
+            holder_name=RESTAURANT,
+            account_number=DEMO_IBAN,
+            routing_type="iban",
+            routing_value=None,
+            now=now,
+        )
+    app.bus.drain()  # the splitter and the wallet credits: the restaurant now has its share
+    with app.db.transaction() as s:
+        payouts.create_payout(
+            s,
+            platform_id=platform_id,
+            party_id=restaurant.id,
+            bank_account_id=bank_account.id,
+            amount=DEMO_PAYOUT,
+            currency=CURRENCY,
+            now=app.clock.now(),
+        )
+    app.bus.drain()  # the payouts worker sends it to the simulated bank: completed
+
+
+def _describe_marketplace(app: Potluck, platform_id: str) -> dict[str, str]:
+    def money(amount: int) -> str:
+        units, cents = divmod(amount, 100)  # EUR: two decimals, as the ledger lines above
+        return f"{units}.{cents:02d} {CURRENCY}"
+
+    out: dict[str, str] = {}
+    with app.db.read() as s:
+        parties = [
+            marketplace.get_party(s, pid, platform_id=platform_id)
+            for pid in s.execute(
+                select(Party.id).where(Party.platform_id == platform_id).order_by(Party.id)
+            ).scalars()
+        ]
+        out["parties"] = ", ".join(f"{p.name} {p.id} ({p.kind})" for p in parties)
+        out["split rules"] = (
+            f"{CURRENCY}: {RESTAURANT} 80 %, {COURIER} {money(300)} per order, "
+            f"the rest to {PLATFORM_PARTY}"
+        )
+        orders, _ = marketplace.list_orders(s, platform_id=platform_id, limit=10)
+        out["orders"] = ", ".join(
+            f"{o.order_id} {money(o.amount)} ({o.id}, split {o.split_status})" for o in orders
+        )
+        bank = s.execute(
+            select(BankAccount.id, BankAccount.account_number)
+            .where(BankAccount.platform_id == platform_id)
+            .order_by(BankAccount.id)
+        ).first()
+        if bank is not None:
+            out["bank account"] = f"{RESTAURANT} {bank.id} (IBAN ••••{bank.account_number[-4:]})"
+        payout = s.execute(
+            select(Payout.id, Payout.amount, Payout.status)
+            .where(Payout.platform_id == platform_id)
+            .order_by(Payout.id)
+        ).first()
+        if payout is not None:
+            out["payout"] = f"{payout.id} {money(payout.amount)} to {RESTAURANT}: {payout.status}"
+        wallets = [(p.name, marketplace.wallet_balance(s, p)) for p in parties]
+        out["wallets"] = ", ".join(
+            f"{name} {money(w.total)}" + (f" ({money(w.held)} held)" if w.held else "")
+            for name, w in wallets
+        )
     return out
