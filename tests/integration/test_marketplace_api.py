@@ -471,3 +471,11 @@ def test_refund_a_wallet_cannot_cover_names_the_party_and_the_amount(
 def test_a_non_numeric_party_ledger_cursor_names_the_field(client, acme, parties):
     r = client.get(f"/v1/parties/{parties[0]}/ledger?starting_after=abc", headers=acme)
     problem(r, 422, "invalid_cursor", "starting_after")
+
+
+def test_split_rules_reply_starts_with_its_id_like_every_resource(client, acme, parties):
+    m, c, _ = parties
+    put = put_rules(client, acme, [pct(c, 1000)], m)
+    assert list(put) == ["id", "currency", "version", "rules", "remainder_to", "created_at"]
+    got = client.get("/v1/split-rules?currency=EUR", headers=acme).json()
+    assert got == put

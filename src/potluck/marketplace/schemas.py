@@ -123,10 +123,13 @@ class SplitRead(BaseModel):
         )
 
 
-class SplitRulesRead(SplitRead):
+class SplitRulesRead(BaseModel):
+    # Not a SplitRead subclass: its fields would come first, and every resource starts with id.
     id: str
     currency: str
     version: int
+    rules: list[RuleRead]
+    remainder_to: str
     created_at: datetime
 
     @classmethod
