@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     bus_backoff_max_seconds: float = 300.0
     bus_poll_interval_seconds: float = 0.2
     bus_batch_size: int = Field(
-        default=50,
+        default=100,
         ge=1,
         le=1000,
         description="Deliveries a worker applies per transaction (each in its own savepoint).",

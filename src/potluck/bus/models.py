@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from potluck.db import Base, BigInt, JSONType
@@ -71,3 +71,9 @@ class InboxEntry(Base):
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (UniqueConstraint("service", "event_id", name="uq_bus_inbox_service_event"),)
+
+
+# The tables themselves, for Core statements on hot paths (no ORM bulk machinery).
+OUTBOX = cast(Table, OutboxEvent.__table__)
+DELIVERIES = cast(Table, Delivery.__table__)
+INBOX = cast(Table, InboxEntry.__table__)

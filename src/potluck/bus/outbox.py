@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from potluck.bus.models import OutboxEvent
+from potluck.bus.models import OUTBOX, OutboxEvent
 from potluck.ids import new_id
 
 
@@ -112,5 +112,6 @@ def publish_many(
         }
         for event_id, (event_type, data) in zip(ids, events, strict=True)
     ]
-    session.execute(insert(OutboxEvent), rows)
+    # Core, on the session's connection: the ORM's bulk-insert path costs more than the SQL.
+    session.connection().execute(insert(OUTBOX), rows)
     return ids

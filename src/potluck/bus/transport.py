@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from potluck.bus.models import Delivery, OutboxEvent
+from potluck.bus.models import DELIVERIES, Delivery, OutboxEvent
 from potluck.bus.outbox import Event
 from potluck.clock import utc
 from potluck.config import Settings
@@ -181,7 +181,7 @@ class InProcessTransport(Transport):
         if rows:  # an event nobody subscribes to has nothing to deliver
             try:
                 with self.app.db.transaction() as session:
-                    session.execute(insert(Delivery), rows)
+                    session.connection().execute(insert(DELIVERIES), rows)
             except Exception as exc:
                 log.warning("bus.publish_failed", events=len(events), exc_info=exc)
                 return [error_text(exc)] * len(events)

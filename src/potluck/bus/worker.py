@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from potluck.bus.models import InboxEntry
+from potluck.bus.models import INBOX
 from potluck.bus.outbox import Event
 from potluck.bus.registry import HandlerContext
 
@@ -61,12 +61,14 @@ def apply_events(app: Potluck, session: Session, service: str, events: Sequence[
     # A list of parameter sets, not .values(rows): SQLAlchemy then sends one cached
     # multi-row INSERT ("insertmanyvalues") instead of compiling a new statement per batch.
     inserted = set(
-        session.execute(
-            dialect_insert(InboxEntry)
+        session.connection()
+        .execute(
+            dialect_insert(INBOX)
             .on_conflict_do_nothing(index_elements=["service", "event_id"])
-            .returning(InboxEntry.event_id),
+            .returning(INBOX.c.event_id),
             rows,
-        ).scalars()
+        )
+        .scalars()
     )
     fresh: dict[str, list[Event]] = {}
     for event in events:
