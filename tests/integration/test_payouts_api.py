@@ -425,3 +425,18 @@ def test_cancelling_a_payout_that_is_not_pending_says_why(client, potluck, funde
     assert (
         body["detail"] == f"only a pending payout can be cancelled; payout {p['id']} is completed"
     )
+
+
+def test_an_unknown_party_in_a_payout_names_the_field_like_the_bank_account(
+    client, potluck, funded
+):
+    headers, party, ba = funded
+    body = {**payout_body(party, ba), "party": "pty_missing"}
+    r = client.post("/v1/payouts", json=body, headers=keyed(headers))
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "party_not_found"
+    assert [e["field"] for e in r.json()["errors"]] == ["party"]
+    body = {**payout_body(party, ba), "bank_account": "ba_missing"}
+    r = client.post("/v1/payouts", json=body, headers=keyed(headers))
+    assert [e["field"] for e in r.json()["errors"]] == ["bank_account"]
+    assert count_payouts(potluck) == 0

@@ -292,7 +292,13 @@ def create_payout(
     Insufficient available balance is the ledger's 402 ``insufficient_funds``; the caller's
     transaction then rolls back, so neither a payout nor a hold is left behind.
     """
-    party = marketplace.get_party(session, party_id, platform_id=platform_id)
+    try:
+        party = marketplace.get_party(session, party_id, platform_id=platform_id)
+    except DomainError as exc:
+        if exc.code != "party_not_found":
+            raise
+        # Named like ``bank_account_not_found``: the caller sent it in the body as ``party``.
+        raise DomainError(exc.code, exc.message, status=exc.status, field="party") from None
     bank_account = _bank_account_of(session, bank_account_id, party_id=party.id)
     if currency != party.currency:
         raise DomainError(
