@@ -199,6 +199,10 @@ def marketplace_command(
     bus_threads: Annotated[
         int, typer.Option(help="Threads relaying and working (PostgreSQL; SQLite uses 1).")
     ] = 2,
+    bus_processes: Annotated[
+        int,
+        typer.Option(help="PostgreSQL: relay and work in this many processes instead (0: off)."),
+    ] = 0,
     quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
@@ -208,7 +212,12 @@ def marketplace_command(
     from potluck.benchmarks import marketplace as mbench
 
     backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
-    common: dict[str, Any] = {"backends": backends, "clients": clients, "bus_threads": bus_threads}
+    common: dict[str, Any] = {
+        "backends": backends,
+        "clients": clients,
+        "bus_threads": bus_threads,
+        "bus_processes": bus_processes,
+    }
     if quick:
         opts = mbench.Options.quick(**common)
     else:

@@ -54,6 +54,7 @@ class Options:
     parties: int = 10
     clients: int = 4  # threads recording orders
     bus_threads: int = 2  # threads relaying and working (PostgreSQL; SQLite uses 1)
+    bus_processes: int = 0  # PostgreSQL: worker processes instead of threads (0: threads)
     payouts: int = 2000
     seed: int = 7
 
@@ -152,6 +153,49 @@ class BusThreads:
             t.join()
 
 
+def _bus_process(url: str, stop: Any, errors: Any) -> None:
+    """A worker process: relay and work until ``stop`` is set (PostgreSQL: the queue tables
+    are shared, ``SKIP LOCKED`` keeps the processes off each other's rows)."""
+    app = _app(url)
+    bus = app.bus
+    while not stop.is_set():
+        try:
+            if bus.relay_once(limit=200) + bus.work_once(limit=200) == 0:
+                stop.wait(0.002)
+        except Exception as exc:
+            errors.put(repr(exc))
+    app.db.engine.dispose()
+
+
+class BusProcesses:
+    """``n`` worker processes (each a Python interpreter: the work is not held to one core by
+    the GIL), the way ``potluck worker`` processes share a PostgreSQL database."""
+
+    def __init__(self, url: str, n: int) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_flag = ctx.Event()
+        self.error_queue = ctx.Queue()
+        self.processes = [
+            ctx.Process(target=_bus_process, args=(url, self.stop_flag, self.error_queue))
+            for _ in range(n)
+        ]
+        self.errors: list[str] = []
+
+    def __enter__(self) -> BusProcesses:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_flag.set()
+        for process in self.processes:
+            process.join(30)
+        while not self.error_queue.empty():
+            self.errors.append(self.error_queue.get())
+
+
 def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -192,9 +236,13 @@ def bench_orders(backend: str, url: str, opts: Options, progress: Progress) -> F
             )
 
     bus_threads = 1 if backend == "sqlite" else opts.bus_threads
+    processes = opts.bus_processes if backend == "postgresql" else 0
     advance = progress.start(f"{backend}: orders recorded", opts.orders)
+    runner: BusThreads | BusProcesses = (
+        BusProcesses(url, processes) if processes else BusThreads(app, bus_threads)
+    )
     started = time.perf_counter()
-    with BusThreads(app, bus_threads) as bus:
+    with runner as bus:
         _, latencies, counts = run_threads(orders, opts.clients, record, advance)
         done = _wait_until(lambda: completed() == opts.orders, timeout=600)
     elapsed = time.perf_counter() - started
@@ -214,7 +262,9 @@ def bench_orders(backend: str, url: str, opts: Options, progress: Progress) -> F
         latencies=latencies,
         refused=counts["refused"],
         errors=counts["error"],
-        note=f"{opts.parties} parties/order, {bus_threads} bus thread(s); p50/p99: recording",
+        note=f"{opts.parties} parties/order, "
+        + (f"{processes} bus processes" if processes else f"{bus_threads} bus thread(s)")
+        + "; p50/p99: recording",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import DateTime, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from potluck.db import Base, BigInt, JSONType
@@ -30,7 +30,20 @@ class OutboxEvent(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_bus_outbox_status_deliver_after", "status", "deliver_after"),)
+    __table_args__ = (
+        Index("ix_bus_outbox_status_deliver_after", "status", "deliver_after"),
+        # The relay's queue: only pending rows, in the relay's order. A queue table's rows
+        # turn 'sent' at once, and until vacuum comes by the full index above still lists
+        # every dead 'pending' version (a bitmap scan of 17,500 entries for 100 rows); an
+        # ordered scan of this partial index marks dead entries as it passes and stays short.
+        Index(
+            "ix_bus_outbox_pending",
+            "deliver_after",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
 
 class Delivery(Base):
@@ -55,6 +68,13 @@ class Delivery(Base):
 
     __table_args__ = (
         Index("ix_bus_deliveries_status_next", "status", "next_attempt_at"),
+        Index(
+            "ix_bus_deliveries_pending",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index("ix_bus_deliveries_event", "event_id"),
     )
 

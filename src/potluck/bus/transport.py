@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from potluck.bus.models import DELIVERIES, Delivery, OutboxEvent
@@ -226,10 +226,15 @@ class InProcessTransport(Transport):
         )
         # An idle poll only reads: on SQLite a write transaction would take the one write
         # lock several times a second for nothing, in the way of the requests.
+        postgres = self.app.db.dialect == "postgresql"
         with self.app.db.lookup() as session:
+            if postgres:  # see relay._relay_locked: index scans skip the rows already done
+                session.execute(text("SET LOCAL enable_bitmapscan = off"))
             if session.execute(select(Delivery.id).where(*due).limit(1)).first() is None:
                 return 0
         with self.app.db.transaction() as session:
+            if postgres:
+                session.execute(text("SET LOCAL enable_bitmapscan = off"))
             # Plain rows, not ORM objects: at a few thousand deliveries a second, building
             # and tracking entities costs more than the SQL.
             deliveries: list[Row[Any]] = list(
