@@ -119,6 +119,28 @@ def test_split_rules_are_versioned(client, acme, parties):
     problem(client.get("/v1/split-rules?currency=USD", headers=acme), 404, "split_rules_not_found")
 
 
+def test_putting_the_current_rules_again_adds_no_version(client, acme, parties, potluck):
+    m, c, p = parties
+    rules = [pct(c, 1000), fixed(p, 50)]
+    first = put_rules(client, acme, rules, m)
+    potluck.clock.advance(60)
+    # A retried PUT (PUT is not covered by Idempotency-Key) returns the current version.
+    again = put_rules(client, acme, rules, m)
+    assert again == first
+    assert count(potluck, SplitRuleSet) == 1
+    # Same rules in another order, or another remainder_to, are a new version.
+    reordered = put_rules(client, acme, [fixed(p, 50), pct(c, 1000)], m)
+    assert reordered["version"] == 2
+    other_remainder = put_rules(client, acme, [fixed(p, 50), pct(c, 1000)], c)
+    assert other_remainder["version"] == 3
+    # Going back to older rules is a change too: only the current version counts.
+    back = put_rules(client, acme, rules, m)
+    assert back["version"] == 4
+    assert back["id"] != first["id"]
+    assert put_rules(client, acme, rules, m) == back
+    assert count(potluck, SplitRuleSet) == 4
+
+
 def test_split_rules_of_one_platform_are_not_anothers(client, acme, parties, potluck):
     put_rules(client, acme, [pct(parties[1], 1000)], parties[0])
     _, other = platform_headers(potluck, "Other")

@@ -56,6 +56,26 @@ def test_concurrent_rule_changes_get_distinct_versions(potluck):
     assert current.split.rules[0].value == 100 + versions.index(8)
 
 
+def test_concurrent_identical_rule_changes_add_one_version(potluck):
+    platform_id, parties = setup_platform(potluck)
+    split = SplitRules((SplitRule(parties[1], "percent", 1000),), parties[0])
+
+    def put(i):
+        with potluck.db.transaction() as s:
+            v = service.put_split_rules(
+                s, platform_id=platform_id, currency="EUR", split=split, now=potluck.clock.now()
+            )
+            return v.id, v.version
+
+    results = race(8, put)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert set(results) == {results[0]}
+    assert results[0][1] == 1
+    with potluck.db.read() as s:
+        current = service.current_split_rules(s, platform_id=platform_id, currency="EUR")
+    assert (current.id, current.version) == results[0]
+
+
 def test_concurrent_refunds_never_exceed_the_order(potluck):
     platform_id, parties = setup_platform(potluck)
     order = record(potluck, platform_id, "refund-race", 10_000, even_split(parties))

@@ -128,7 +128,10 @@ def list_party_ledger(
 
 @router.put("/split-rules", response_model=SplitRulesRead, responses=problem_responses())
 def put_split_rules(body: SplitRulesPut, app: AppDep, platform: CurrentPlatform) -> SplitRulesRead:
-    """A new version of your split rules for one currency; orders recorded from now use it."""
+    """A new version of your split rules for one currency; orders recorded from now use it.
+
+    Idempotent: rules identical to the current version return it unchanged (no new version).
+    """
     with app.db.transaction() as s:
         version = service.put_split_rules(
             s,

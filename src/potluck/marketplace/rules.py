@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,22 +69,33 @@ def check_split_parties(
 def put_split_rules(
     session: Session, *, platform_id: str, currency: str, split: SplitRules, now: datetime
 ) -> RuleSetView:
-    """A new version of the platform's rules for ``currency`` (versions start at 1)."""
+    """A new version of the platform's rules for ``currency`` (versions start at 1).
+
+    Idempotent: rules identical to the current version (same rules in the same order,
+    same ``remainder_to``) return the current version unchanged, so a retried PUT adds
+    no version. Two identical concurrent PUTs add one version at most: the loser of the
+    race on the unique version number re-reads the current version and finds its rules.
+    """
     currency_field(currency)
     validate_rules(split)
     check_split_parties(session, split, platform_id=platform_id, currency=currency)
     postgres = session.get_bind().dialect.name == "postgresql"
     for _ in range(10):
-        latest = session.scalar(
-            select(func.max(SplitRuleSet.version)).where(
-                SplitRuleSet.platform_id == platform_id, SplitRuleSet.currency == currency
-            )
-        )
+        current = session.execute(
+            select(SplitRuleSet)
+            .where(SplitRuleSet.platform_id == platform_id, SplitRuleSet.currency == currency)
+            .order_by(SplitRuleSet.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if current is not None:
+            view = _rule_set_view(current)
+            if view.split.to_dict() == split.to_dict():
+                return view
         row = SplitRuleSet(
             id=new_id("srs"),
             platform_id=platform_id,
             currency=currency,
-            version=(latest or 0) + 1,
+            version=(current.version if current is not None else 0) + 1,
             rules=[r.to_dict() for r in split.rules],
             remainder_to=split.remainder_to,
             created_at=now,
