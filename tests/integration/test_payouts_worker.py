@@ -82,10 +82,21 @@ def test_a_decline_fails_the_payout_and_releases_the_hold(potluck, bank):
     failed = get_payout(potluck, payout)
     assert failed.status == "failed"
     assert statuses(failed) == ["pending", "processing", "failed"]
-    assert "declined" in failed.history[-1].reason
+    assert failed.history[-1].reason == "declined by the bank"
+    assert failed.last_error == "declined by the bank"
     assert wallet(potluck, party) == (100_000, 0, 100_000)
     assert bank.sends[payout.id] == 1  # a decline is final: never sent again
     assert [t for t, _ in events(potluck, payout.id)][-1] == "payout.failed"
+
+
+def test_a_decline_with_its_own_code_names_it_once(potluck, bank):
+    pid, party, ba = setup_party(potluck, 100_000)
+    payout = request_payout(potluck, pid, party, ba, 40_000)
+    bank.script(payout.id, BankResult(BankOutcome.FAILED, code="account_closed", message="no"))
+    potluck.bus.drain()
+    failed = get_payout(potluck, payout)
+    assert failed.status == "failed"
+    assert failed.last_error == failed.history[-1].reason == "declined by the bank: account_closed"
 
 
 def test_transient_failures_retry_with_exponential_backoff(potluck, bank, clock):
@@ -119,6 +130,7 @@ def test_transient_failures_retry_with_exponential_backoff(potluck, bank, clock)
     potluck.bus.drain()
     p = get_payout(potluck, payout)
     assert (p.status, p.attempts) == ("completed", 3)
+    assert p.last_error is None  # paid: the earlier failures are no longer its error
     # Retries stay in processing: one transition each way, not one per attempt.
     assert statuses(p) == ["pending", "processing", "completed"]
     assert wallet(potluck, party) == (60_000, 0, 60_000)
@@ -232,6 +244,7 @@ def test_a_worker_dying_after_the_bank_paid_is_recovered_without_paying_twice(po
 
     p = get_payout(potluck, payout)
     assert p.status == "completed"
+    assert p.last_error is None  # not "worker lease expired; …": it was paid
     assert bank.status_calls[payout.id] == 1  # asked …
     assert bank.sends[payout.id] == 1  # … and never sent again
     assert bank.paid[payout.id] == 1

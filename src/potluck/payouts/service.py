@@ -385,9 +385,14 @@ def void_hold(session: Session, payout: Payout, *, now: datetime) -> None:
 
 
 def complete(session: Session, payout: Payout, *, now: datetime, reference: str | None) -> None:
-    """processing → completed: the hold is posted (the money has left the wallet)."""
+    """processing → completed: the hold is posted (the money has left the wallet).
+
+    ``last_error`` is cleared: it describes a problem on the way (a transient failure, a
+    lease that expired), which the payout no longer has; the history keeps what happened.
+    """
     states.check_transition(payout.id, payout.status, states.COMPLETED)
     payout.bank_reference = reference
+    payout.last_error = None
     transition(session, payout, states.COMPLETED, now=now, reason="paid by the bank")
     session.flush()
     post_hold(session, payout, now=now)  # last: it locks the shared in-transit account

@@ -167,6 +167,13 @@ def record_outcome(app: Potluck, claim: Claim, result: BankResult, *, ambiguous:
     return True
 
 
+def decline_reason(result: BankResult) -> str:
+    """ "declined by the bank", with the bank's code when it says more than "declined"."""
+    if result.code and result.code != "declined":
+        return f"declined by the bank: {result.code}"
+    return "declined by the bank"
+
+
 def _apply(
     s: Session,
     p: Payout,
@@ -181,7 +188,7 @@ def _apply(
     if outcome is BankOutcome.COMPLETED:
         service.complete(s, p, now=now, reference=result.reference)
     elif outcome is BankOutcome.FAILED and not result.retryable:
-        service.fail(s, p, now=now, reason=f"declined by the bank: {result.code or 'declined'}")
+        service.fail(s, p, now=now, reason=decline_reason(result))
     elif outcome is BankOutcome.PROCESSING:
         # Accepted, not settled: ask again later.
         p.check_status = True
