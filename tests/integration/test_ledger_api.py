@@ -213,6 +213,34 @@ def test_entries_paginate(client, acme):
     assert sum(e["posted_delta"] for e in seen) == balance(client, acme, wallet)["total"]
 
 
+@pytest.mark.parametrize("cursor", ["999999", "abc", "²", "99999999999999999999999", "-1"])
+def test_an_entry_cursor_that_is_not_an_entry_of_the_account_is_422(client, acme, cursor):
+    clearing = account(client, acme, wallet=False, code="clearing")["id"]
+    wallet = account(client, acme)["id"]
+    assert transfer(client, acme, clearing, wallet, 10, id="e1").status_code == 201
+    r = client.get(
+        f"/v1/accounts/{wallet}/entries", params={"starting_after": cursor}, headers=acme
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_cursor"
+    assert [e["field"] for e in r.json()["errors"]] == ["starting_after"]
+
+
+def test_an_entry_of_another_account_is_not_a_cursor(client, acme):
+    clearing = account(client, acme, wallet=False, code="clearing")["id"]
+    wallet = account(client, acme)["id"]
+    assert transfer(client, acme, clearing, wallet, 10, id="e1").status_code == 201
+    entries = "/v1/accounts/{}/entries"
+    theirs = client.get(entries.format(clearing), headers=acme).json()["data"][0]["id"]
+    mine = client.get(entries.format(wallet), headers=acme).json()["data"][0]["id"]
+    r = client.get(entries.format(wallet), params={"starting_after": theirs}, headers=acme)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_cursor"
+    after = client.get(entries.format(wallet), params={"starting_after": mine}, headers=acme)
+    assert after.status_code == 200
+    assert after.json() == {"data": [], "has_more": False}
+
+
 def test_platforms_see_only_their_own(client, acme, potluck):
     globex = platform_headers(potluck, "Globex")
     mine = account(client, acme, wallet=False)["id"]

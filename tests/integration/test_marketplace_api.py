@@ -495,6 +495,21 @@ def test_a_non_numeric_party_ledger_cursor_names_the_field(client, acme, parties
     problem(r, 422, "invalid_cursor", "starting_after")
 
 
+def test_a_party_ledger_cursor_must_be_an_entry_of_that_wallet(client, acme, parties, potluck):
+    m, c, _ = parties
+    put_rules(client, acme, [pct(c, 1000)], m)
+    record(client, acme, "cur", 1000)
+    drain(potluck)
+    of_m = client.get(f"/v1/parties/{m}/ledger", headers=acme).json()["data"][0]["id"]
+    of_c = client.get(f"/v1/parties/{c}/ledger", headers=acme).json()["data"][0]["id"]
+    for cursor in ("999999", of_m):  # no such entry; an entry of another party's wallet
+        r = client.get(f"/v1/parties/{c}/ledger?starting_after={cursor}", headers=acme)
+        problem(r, 422, "invalid_cursor", "starting_after")
+    r = client.get(f"/v1/parties/{c}/ledger?starting_after={of_c}", headers=acme)
+    assert r.status_code == 200
+    assert r.json() == {"data": [], "has_more": False}
+
+
 def test_split_rules_reply_starts_with_its_id_like_every_resource(client, acme, parties):
     m, c, _ = parties
     put = put_rules(client, acme, [pct(c, 1000)], m)

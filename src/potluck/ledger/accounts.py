@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -88,10 +89,39 @@ def list_accounts(
     return [_account_view(r) for r in rows[:limit]], len(rows) > limit
 
 
+_ENTRY_ID = re.compile(r"[0-9]{1,18}")  # an entry id fits a signed 64-bit integer
+
+
+def entry_cursor(session: Session, account_id: str, starting_after: int | str) -> int:
+    """``starting_after`` as an entry id of ``account_id``, else 422 ``invalid_cursor``.
+
+    An id that is not a number, no entry, or another account's entry is refused like an
+    unknown cursor of every other list (rather than read as "nothing after it").
+    """
+    raw = str(starting_after)
+    known = None
+    if _ENTRY_ID.fullmatch(raw):
+        known = session.scalar(
+            select(_ENTRIES.c.id).where(
+                _ENTRIES.c.id == int(raw), _ENTRIES.c.account_id == account_id
+            )
+        )
+    if known is None:
+        raise LedgerError(
+            "invalid_cursor",
+            f"starting_after: {raw[:40]} is not an entry of account {account_id}",
+            field="starting_after",
+        )
+    return int(known)
+
+
 def list_entries(
-    session: Session, account_id: str, *, limit: int, starting_after: int | None = None
+    session: Session, account_id: str, *, limit: int, starting_after: int | str | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Entries of one account, oldest first, with the client id of their transfer."""
+    """Entries of one account, oldest first, with the client id of their transfer.
+
+    ``starting_after`` is an entry id of this account (422 ``invalid_cursor`` otherwise).
+    """
     query = (
         select(
             _ENTRIES.c.id,
@@ -107,7 +137,7 @@ def list_entries(
         .where(_ENTRIES.c.account_id == account_id)
     )
     if starting_after is not None:
-        query = query.where(_ENTRIES.c.id > starting_after)
+        query = query.where(_ENTRIES.c.id > entry_cursor(session, account_id, starting_after))
     rows = session.execute(query.order_by(_ENTRIES.c.id).limit(limit + 1)).mappings().all()
     return [dict(r) for r in rows[:limit]], len(rows) > limit
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from potluck.api.deps import AppDep, CurrentPlatform, Principal
-from potluck.api.errors import ProblemError, problem_responses
+from potluck.api.errors import problem_responses
 from potluck.api.pagination import PageDep
 from potluck.clock import utc
 from potluck.ledger import service as ledger
@@ -93,14 +93,11 @@ def get_account(account_id: AccountId, app: AppDep, platform: CurrentPlatform) -
 def list_entries(
     account_id: AccountId, app: AppDep, platform: CurrentPlatform, page: PageDep
 ) -> EntryList:
-    cursor = None
-    if page.starting_after is not None:
-        if not page.starting_after.isdigit():
-            raise ProblemError(422, "invalid_cursor", "starting_after must be an entry id")
-        cursor = int(page.starting_after)
     with app.db.read() as s:
         ledger.get_account(s, account_id, scope=platform.scope)
-        rows, more = ledger.list_entries(s, account_id, limit=page.limit, starting_after=cursor)
+        rows, more = ledger.list_entries(
+            s, account_id, limit=page.limit, starting_after=page.starting_after
+        )
     return EntryList(
         data=[
             EntryRead(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from potluck.api.deps import AppDep, CurrentPlatform
-from potluck.api.errors import ProblemError, problem_responses
+from potluck.api.errors import problem_responses
 from potluck.api.pagination import PageDep
 from potluck.api.types import CurrencyCode
 from potluck.clock import utc
@@ -89,21 +89,10 @@ def list_party_ledger(
     party_id: PartyPath, app: AppDep, platform: CurrentPlatform, page: PageDep
 ) -> EntryList:
     """The entries of the party's wallet, oldest first (cursor: an entry id)."""
-    cursor = None
-    if page.starting_after is not None:
-        if not page.starting_after.isdigit():
-            message = "starting_after must be an entry id (a numeric string)"
-            raise ProblemError(
-                422,
-                "invalid_cursor",
-                message,
-                errors=[{"field": "starting_after", "code": "invalid_cursor", "message": message}],
-            )
-        cursor = int(page.starting_after)
     with app.db.read() as s:
         party = service.get_party(s, party_id, platform_id=platform.id)
         rows, more = ledger.list_entries(
-            s, party.wallet_account_id, limit=page.limit, starting_after=cursor
+            s, party.wallet_account_id, limit=page.limit, starting_after=page.starting_after
         )
     return EntryList(
         data=[
