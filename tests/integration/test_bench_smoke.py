@@ -40,3 +40,22 @@ def test_measurement_functions_run_on_sqlite():
     by_name = {t.name: t for t in targets}
     assert by_name["batched transfers, postgresql"].ok is None  # not measured
     assert by_name["batched transfers, sqlite"].ok in (True, False)
+
+
+def test_marketplace_benchmark_runs_and_checks_its_books_on_sqlite():
+    """Tiny counts: orders split, payouts processed, credits == orders, audit (no speed)."""
+    from potluck.benchmarks import marketplace
+
+    report = marketplace.run(
+        marketplace.Options(backends=["sqlite"], orders=20, payouts=10, clients=2)
+    )
+    assert [f.scenario for f in report.figures] == [
+        "orders-split",
+        "payouts-created",
+        "payouts-processed",
+    ]
+    assert all(f.per_second > 0 and f.errors == 0 for f in report.figures)
+    assert report.checks == [
+        "sqlite: credits == orders, audit ok",
+        "sqlite: every payout completed, audit ok",
+    ]
