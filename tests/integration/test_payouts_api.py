@@ -372,6 +372,27 @@ def test_the_platform_cannot_post_or_void_a_payout_hold_through_the_ledger_api(
     assert any(e["pending_delta"] == 40_000 for e in entries.json()["data"])
 
 
+def test_payout_hold_transfers_show_in_the_party_ledger_but_not_in_transfers(
+    client, potluck, bank, funded
+):
+    """As docs/api.md says: the hold (``po_…``) and its post (``po_…-post``) live in the
+    system scope: the party's ledger lists them, /v1/transfers does not know them."""
+    headers, party, ba = funded
+    p = client.post("/v1/payouts", json=payout_body(party, ba), headers=keyed(headers)).json()
+    potluck.bus.drain()
+    assert client.get(f"/v1/payouts/{p['id']}", headers=headers).json()["status"] == "completed"
+    ledger = client.get(f"/v1/parties/{party.id}/ledger", headers=headers).json()["data"]
+    hold_ids = [p["id"], f"{p['id']}-post"]
+    assert [e["transfer"] for e in ledger if e["transfer"].startswith(p["id"])] == hold_ids
+    for transfer_id in hold_ids:
+        r = client.get(f"/v1/transfers/{transfer_id}", headers=headers)
+        assert r.status_code == 404, r.text
+    listed = client.get(
+        "/v1/transfers", params={"account": party.wallet_account_id}, headers=headers
+    ).json()["data"]
+    assert not [t for t in listed if t["id"] in hold_ids]
+
+
 # --- found walking issue 3 with curl ----------------------------------------------------
 
 
