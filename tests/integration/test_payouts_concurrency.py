@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select, text
 
+from potluck.errors import DomainError
 from potluck.ledger.models import Entry
-from potluck.ledger.service import LedgerError
 from potluck.payouts import service, worker
 from tests.integration.test_payouts_helpers import (
     ScriptedBank,
@@ -56,7 +56,11 @@ def available_after_each_entry(potluck, account_id):
 
 
 def insufficient(results):
-    return [r for r in results if isinstance(r, LedgerError) and r.code == "insufficient_funds"]
+    return [
+        r
+        for r in results
+        if isinstance(r, DomainError) and r.code == "insufficient_funds" and r.status == 402
+    ]
 
 
 def test_two_concurrent_payouts_of_60000_from_100000(potluck):
