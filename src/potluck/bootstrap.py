@@ -48,12 +48,14 @@ def register_handlers(registry: HandlerRegistry) -> None:
     from potluck.marketplace import handlers as marketplace_handlers
     from potluck.notify import handlers as notify_handlers
     from potluck.payouts import handlers as payouts_handlers
+    from potluck.sharing import handlers as sharing_handlers
 
     ledger_handlers.register(registry)
     maintenance.register(registry)
     marketplace_handlers.register(registry)
     payouts_handlers.register(registry)
     notify_handlers.register(registry)
+    sharing_handlers.register(registry)
 
 
 def bootstrap(

@@ -8,6 +8,7 @@ from potluck.ledger import models as ledger_models
 from potluck.marketplace import models as marketplace_models
 from potluck.notify import models as notify_models
 from potluck.payouts import models as payouts_models
+from potluck.sharing import models as sharing_models
 
 metadata = Base.metadata
 
@@ -20,4 +21,5 @@ __all__ = [
     "metadata",
     "notify_models",
     "payouts_models",
+    "sharing_models",
 ]

@@ -60,8 +60,10 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     from potluck.identity.api import router as identity_router
     from potluck.ledger.api import router as ledger_router
     from potluck.marketplace.api import router as marketplace_router
+    from potluck.nlp.api import router as nlp_router
     from potluck.notify.api import router as notify_router
     from potluck.payouts.api import router as payouts_router
+    from potluck.sharing.api import router as sharing_router
 
     app.include_router(ops_router)
     app.include_router(identity_router)
@@ -69,4 +71,6 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.include_router(marketplace_router)
     app.include_router(payouts_router)
     app.include_router(notify_router)
+    app.include_router(sharing_router)
+    app.include_router(nlp_router)
     return app

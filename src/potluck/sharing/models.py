@@ -1,0 +1,3 @@
+"""Sharing tables."""
+
+from __future__ import annotations
