@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -92,6 +94,69 @@ def db_upgrade(
     url = get_settings().database_url
     upgrade(url, revision)
     console.print(f"[green]Database at {_redact(url)} is at revision {revision}.[/green]")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the loop finishes its round and the process exits."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+@app.command()
+def relay() -> None:
+    """Move due outbox events to the transport until stopped (SIGTERM/SIGINT).
+
+    Several relays may run at once: on PostgreSQL each takes its rows with SKIP LOCKED.
+    """
+    from potluck.api.observability import configure_logging
+    from potluck.bootstrap import bootstrap
+
+    potluck = bootstrap()
+    configure_logging(potluck.settings)
+    console.print(f"relay: {_redact(potluck.settings.database_url)}", soft_wrap=True)
+    potluck.bus.run_relay(_stop_on_signals())
+
+
+@app.command()
+def worker(
+    service: Annotated[
+        list[str],
+        typer.Option(
+            "--service",
+            help="A service to consume (repeat for several): e.g. splitter, wallets, payouts, "
+            "webhooks, ledger, maintenance.",
+        ),
+    ],
+) -> None:
+    """Apply one pool's events (and run its pollers) until stopped (SIGTERM/SIGINT).
+
+    Run any number of replicas per service; they share the service's queue.
+    """
+    from potluck import maintenance
+    from potluck.api.observability import configure_logging
+    from potluck.bootstrap import bootstrap
+    from potluck.payouts import worker as payouts_worker
+
+    potluck = bootstrap()
+    configure_logging(potluck.settings)
+    known = potluck.registry.services()
+    unknown = [s for s in service if s not in known]
+    if unknown:
+        err.print(f"unknown service {', '.join(unknown)}; known: {', '.join(known)}")
+        raise typer.Exit(code=2)
+    # The self-renewing timers need a first link; any worker of their service makes it.
+    if maintenance.SERVICE in service:
+        maintenance.ensure_scheduled(potluck)
+    if "payouts" in service:
+        payouts_worker.ensure_recovery_scheduled(potluck)
+    console.print(f"worker: {', '.join(service)}", soft_wrap=True)
+    potluck.bus.run_worker(list(service), _stop_on_signals())
 
 
 @app.command()

@@ -111,6 +111,37 @@ class Bus:
             if not busy:
                 self._stopping.wait(interval)
 
+    # ------------------------------------------------------------ separate processes
+
+    def run_relay(self, stop: threading.Event) -> None:
+        """``potluck relay``: publish due outbox events until ``stop`` is set."""
+        interval = self.app.settings.bus_poll_interval_seconds
+        while not stop.is_set():
+            try:
+                busy = self.relay_once(limit=2 * self.app.settings.bus_batch_size) > 0
+            except Exception:
+                log.exception("bus.relay_error")  # the database went away: try again
+                busy = False
+            if not busy:
+                stop.wait(interval)
+
+    def run_worker(self, services: list[str], stop: threading.Event) -> None:
+        """``potluck worker --service …``: apply these services' deliveries and run their
+        pollers until ``stop`` is set. Several workers of one service share its queue."""
+        interval = self.app.settings.bus_poll_interval_seconds
+        while not stop.is_set():
+            busy = False
+            for service in services:
+                try:
+                    busy = (
+                        self.work_once(service, limit=2 * self.app.settings.bus_batch_size) > 0
+                        or busy
+                    )
+                except Exception:
+                    log.exception("bus.worker_error", service=service)
+            if not busy:
+                stop.wait(interval)
+
     # ------------------------------------------------------------ operations
 
     def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
