@@ -224,6 +224,15 @@ def register_user(
             )
             s.add(user)
             s.flush()
+            # Sharing claims the group places waiting for this email (sharing/handlers.py).
+            from potluck.bus import publish
+
+            publish(
+                s,
+                "user.registered",
+                {"platform_id": None, "user_id": user.id, "email": email, "name": name},
+                now=user.created_at,
+            )
             return _user_view(user)
     except IntegrityError as exc:  # registered concurrently between our check and insert
         raise taken from exc

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from potluck.bus.registry import HandlerRegistry
+from potluck.bus import Event, HandlerContext, HandlerRegistry
+from potluck.sharing.groups import claim_places
+
+
+def on_user_registered(ctx: HandlerContext, event: Event) -> None:
+    """A new person claims the places in groups that were waiting for their email."""
+    data = event.data
+    claim_places(
+        ctx.session,
+        user_id=str(data["user_id"]),
+        email=str(data["email"]),
+        name=str(data.get("name") or data["email"]),
+    )
 
 
 def register(registry: HandlerRegistry) -> None:
-    pass
+    registry.register("sharing", "user.registered", on_user_registered)
