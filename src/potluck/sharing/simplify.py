@@ -92,54 +92,82 @@ def _greedy(people: list[tuple[str, int]]) -> list[Payment]:
     return out
 
 
+def _masks_without(n: int) -> list[int]:
+    """``out[i]``: the bitset (bit ``m`` = mask ``m``) of the masks that do not contain ``i``."""
+    size = 1 << n
+    out = []
+    for i in range(n):
+        step = 1 << i
+        x = (1 << step) - 1  # masks 0 .. 2^i − 1, then every other run of 2^i
+        length = 2 * step
+        while length < size:
+            x |= x << length
+            length *= 2
+        out.append(x)
+    return out
+
+
 def _best_partition(values: list[int]) -> list[list[int]]:
     """A partition of ``values`` (non-zero, summing to 0) into the most zero-sum parts.
 
-    Returns the parts as lists of indexes into ``values``. See the module docstring.
+    Returns the parts as lists of indexes into ``values``. See the module docstring: this is
+    the subset DP, computed one level at a time with bitsets.
     """
     n = len(values)
-    full = (1 << n) - 1
-    size = full + 1
-    sums = [0] * size
-    low_index = [0] * size
-    for mask in range(1, size):
-        low = mask & -mask
-        i = low.bit_length() - 1
-        low_index[mask] = i
-        sums[mask] = sums[mask ^ low] + values[i]
-    bits = [1 << i for i in range(n)]
-    dp = [0] * size
-    for mask in range(1, size):
-        low = mask & -mask
-        base = dp[mask ^ low]
-        if sums[mask] == 0:
-            dp[mask] = base + 1
-            continue
-        target = base + 1
-        best = base
-        rest = mask ^ low
-        while rest:
-            b = rest & -rest
-            if dp[mask ^ b] == target:
-                best = target
-                break
-            rest ^= b
-        dp[mask] = best
+    size = 1 << n
+    full = size - 1
+    sums = [0]  # sums[mask], built element by element: the new masks have the new bit set
+    for v in values:
+        sums += [s + v for s in sums]
+    # zero: the non-empty zero-sum masks, as one integer used as a bitset over masks.
+    zero = int("".join(["1" if s == 0 else "0" for s in reversed(sums)]), 2) & ~1
+    without = _masks_without(n)
+    steps = [1 << i for i in range(n)]
+
+    def minus_one(masks: int) -> int:
+        """The masks that become a member of ``masks`` by removing one of their elements."""
+        out = 0
+        for w, step in zip(without, steps, strict=True):
+            out |= (masks & w) << step
+        return out
+
+    def supersets(masks: int) -> int:
+        for w, step in zip(without, steps, strict=True):
+            masks |= (masks & w) << step
+        return masks
+
+    # levels[t] = {mask : dp[mask] >= t}. A zero-sum mask has dp = dp(mask − any i) + 1, a
+    # mask with a non-zero sum has the dp of its best submask, so level t + 1 is every
+    # superset of a zero-sum mask that is one element away from level t.
+    levels = [(1 << size) - 1]
+    while True:
+        reached = zero & minus_one(levels[-1])
+        if not reached:
+            break
+        levels.append(supersets(reached))
+
+    def dp(mask: int) -> int:
+        return sum((level >> mask) & 1 for level in levels) - 1
+
     # Walk back from everyone: remove an element that keeps the chain maximal; every
     # zero-sum mask on the way closes a part.
     parts: list[list[int]] = []
     current: list[int] = []
     mask = full
     while mask:
-        want = dp[mask] - (1 if sums[mask] == 0 else 0)
-        if sums[mask] == 0 and current:
-            parts.append(current)
-            current = []
-        for b in bits:
-            if mask & b and dp[mask ^ b] == want:
-                current.append(b.bit_length() - 1)
+        here = dp(mask)
+        if sums[mask] == 0:
+            here -= 1
+            if current:
+                parts.append(current)
+                current = []
+        for i, b in enumerate(steps):
+            if mask & b and dp(mask ^ b) == here:
+                current.append(i)
                 mask ^= b
                 break
+        else:  # pragma: no cover - the DP guarantees an element to remove
+            raise AssertionError("settle-up: no element keeps the chain maximal")
     if current:
         parts.append(current)
     return parts

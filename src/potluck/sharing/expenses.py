@@ -1,0 +1,575 @@
+"""Expenses, their versions in the ledger, and comments.
+
+An expense version is posted to the ledger's ``iou`` book as ONE atomic batch: each payer is
+credited with what they paid (group ``iou_expenses`` account → payer) and each person is
+debited with what they owe (person → ``iou_expenses``). Client ids are derived from the
+expense id and version (``<exp>-v<version>-p<i>`` / ``-o<i>``), so a retry cannot post twice;
+a reversal uses ``-rp<i>`` / ``-ro<i>``. Every change bumps ``version`` and is kept in
+``sharing_expense_history``:
+
+* edit: reverse the posted version and post the new one, in one transaction;
+* delete: reverse the posted version (nothing is posted while deleted);
+* restore: post the restored content again under the new version.
+
+The expense row is locked (``FOR UPDATE``) for a change, so two concurrent edits serialise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from potluck.bus import publish
+from potluck.clock import utc
+from potluck.errors import DomainError
+from potluck.ids import new_id
+from potluck.ledger import service as ledger
+from potluck.sharing.groups import group_scope, membership, record_activity
+from potluck.sharing.models import (
+    Expense,
+    ExpenseComment,
+    ExpenseVersion,
+    SharingGroup,
+    SharingMember,
+)
+from potluck.splits.expense import ExpenseSplit, Item, Share, check_payers, split_expense
+
+DESCRIPTION_MAX = 500
+CATEGORY_MAX = 64
+NOTES_MAX = 5000
+COMMENT_MAX = 2000
+DEFAULT_CATEGORY = "general"
+
+
+@dataclass(frozen=True, slots=True)
+class CommentView:
+    id: str
+    expense_id: str
+    member_id: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    version: int
+    action: str  # created | updated | deleted | restored
+    user_id: str
+    snapshot: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpenseView:
+    id: str
+    group_id: str
+    version: int
+    description: str
+    amount: int
+    currency: str
+    date: date
+    category: str
+    notes: str
+    paid_by: list[tuple[str, int]]
+    split: dict[str, Any]
+    owed: list[tuple[str, int]]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+def expense_not_found(expense_id: str) -> DomainError:
+    return DomainError("expense_not_found", f"no expense {expense_id}", status=404)
+
+
+# --- the split, as stored (JSON) and as the pure splitter takes it ---
+
+
+def split_to_doc(split: ExpenseSplit) -> dict[str, Any]:
+    return {
+        "method": split.method,
+        "shares": [{"user_id": s.user_id, "value": s.value} for s in split.shares],
+        "items": [
+            {"amount": i.amount, "user_ids": list(i.user_ids), "description": i.description}
+            for i in split.items
+        ],
+        "tax": split.tax,
+        "tip": split.tip,
+    }
+
+
+def split_from_doc(doc: dict[str, Any]) -> ExpenseSplit:
+    return ExpenseSplit(
+        method=doc["method"],
+        shares=tuple(Share(s["user_id"], s.get("value")) for s in doc.get("shares", [])),
+        items=tuple(
+            Item(i["amount"], tuple(i["user_ids"]), i.get("description", ""))
+            for i in doc.get("items", [])
+        ),
+        tax=doc.get("tax", 0),
+        tip=doc.get("tip", 0),
+    )
+
+
+def _pairs(rows: Any) -> list[tuple[str, int]]:
+    return [(str(m), int(a)) for m, a in rows]
+
+
+def expense_view(e: Expense) -> ExpenseView:
+    return ExpenseView(
+        e.id,
+        e.group_id,
+        e.version,
+        e.description,
+        e.amount,
+        e.currency,
+        e.date,
+        e.category,
+        e.notes,
+        _pairs(e.paid_by),
+        dict(e.split),
+        _pairs(e.owed),
+        e.created_by,
+        utc(e.created_at),
+        utc(e.updated_at),
+        utc(e.deleted_at) if e.deleted_at is not None else None,
+    )
+
+
+def _snapshot(e: Expense) -> dict[str, Any]:
+    return {
+        "description": e.description,
+        "amount": e.amount,
+        "currency": e.currency,
+        "date": e.date.isoformat(),
+        "category": e.category,
+        "notes": e.notes,
+        "paid_by": [[m, a] for m, a in _pairs(e.paid_by)],
+        "split": dict(e.split),
+        "owed": [[m, a] for m, a in _pairs(e.owed)],
+        "deleted": e.deleted_at is not None,
+    }
+
+
+# --- validation (before any write) ---
+
+
+def _text(value: str, field: str, limit: int, *, required: bool) -> str:
+    value = value.strip()
+    if required and not value:
+        raise DomainError("validation_error", f"{field} must not be empty", field=field)
+    if len(value) > limit:
+        raise DomainError(
+            "validation_error", f"{field} must have at most {limit} characters", field=field
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    paid_by: list[tuple[str, int]]
+    owed: list[tuple[str, int]]
+
+
+def _compute(
+    *,
+    amount: int,
+    split: ExpenseSplit,
+    paid_by: list[tuple[str, int]],
+    members: list[str],
+) -> _Computed:
+    check_payers(amount, paid_by, members)
+    owed = split_expense(amount, split, members)
+    return _Computed(list(paid_by), [(m, a) for m, a in owed if a != 0])
+
+
+def _active_member_ids(s: Session, group_id: str) -> list[str]:
+    return list(
+        s.scalars(
+            select(SharingMember.id)
+            .where(SharingMember.group_id == group_id, SharingMember.removed_at.is_(None))
+            .order_by(SharingMember.id)
+        ).all()
+    )
+
+
+def _accounts(s: Session, group_id: str) -> dict[str, str]:
+    rows = s.execute(
+        select(SharingMember.id, SharingMember.account_id).where(SharingMember.group_id == group_id)
+    ).all()
+    return {r[0]: r[1] for r in rows}
+
+
+def _check_currency(group: SharingGroup, currency: str | None) -> str:
+    if currency is None or currency == group.currency:
+        return group.currency
+    raise DomainError(
+        "currency_not_supported_yet",
+        f"this group keeps its accounts in {group.currency}; an expense in {currency} "
+        "cannot be converted yet",
+        field="currency",
+    )
+
+
+# --- the ledger side ---
+
+
+def _ops(
+    s: Session,
+    group: SharingGroup,
+    e: Expense,
+    version: int,
+    *,
+    reverse: bool,
+) -> list[ledger.Operation]:
+    accounts = _accounts(s, group.id)
+    clearing = group.expenses_account_id
+    prefix = f"{e.id}-v{version}-{'r' if reverse else ''}"
+    ops: list[ledger.Operation] = []
+    for i, (member_id, paid) in enumerate(_pairs(e.paid_by)):
+        debit, credit = clearing, accounts[member_id]
+        if reverse:
+            debit, credit = credit, debit
+        ops.append(
+            ledger.NewTransfer(
+                debit,
+                credit,
+                paid,
+                client_id=f"{prefix}p{i}",
+                currency=e.currency,
+                code="iou_paid",
+            )
+        )
+    for i, (member_id, owes) in enumerate(_pairs(e.owed)):
+        debit, credit = accounts[member_id], clearing
+        if reverse:
+            debit, credit = credit, debit
+        ops.append(
+            ledger.NewTransfer(
+                debit,
+                credit,
+                owes,
+                client_id=f"{prefix}o{i}",
+                currency=e.currency,
+                code="iou_owed",
+            )
+        )
+    return ops
+
+
+def _event(e: Expense, *, user_id: str) -> dict[str, Any]:
+    return {
+        "platform_id": None,
+        "group_id": e.group_id,
+        "expense_id": e.id,
+        "version": e.version,
+        "description": e.description,
+        "amount": e.amount,
+        "currency": e.currency,
+        "paid_by": [{"member_id": m, "amount": a} for m, a in _pairs(e.paid_by)],
+        "owed": [{"member_id": m, "amount": a} for m, a in _pairs(e.owed)],
+        "by_user_id": user_id,
+    }
+
+
+def _record(
+    s: Session, e: Expense, *, action: str, user_id: str, actor: str, now: datetime
+) -> None:
+    s.add(
+        ExpenseVersion(
+            expense_id=e.id,
+            version=e.version,
+            action=action,
+            snapshot=_snapshot(e),
+            user_id=user_id,
+            created_at=now,
+        )
+    )
+    record_activity(
+        s,
+        group_id=e.group_id,
+        type=f"expense.{action}",
+        actor=actor,
+        subject=e.id,
+        data={"description": e.description, "amount": e.amount, "currency": e.currency},
+        now=now,
+    )
+    publish(s, f"expense.{action}", _event(e, user_id=user_id), now=now)
+
+
+# --- use cases ---
+
+
+def create_expense(
+    session: Session,
+    *,
+    user_id: str,
+    group_id: str,
+    description: str,
+    amount: int,
+    currency: str | None = None,
+    date: date | None = None,
+    category: str | None = None,
+    notes: str = "",
+    paid_by: list[tuple[str, int]] | None = None,
+    split: ExpenseSplit | None = None,
+    now: datetime,
+) -> ExpenseView:
+    group, me = membership(session, group_id, user_id=user_id)
+    description = _text(description, "description", DESCRIPTION_MAX, required=True)
+    category = _text(category or DEFAULT_CATEGORY, "category", CATEGORY_MAX, required=True)
+    notes = _text(notes, "notes", NOTES_MAX, required=False)
+    currency = _check_currency(group, currency)
+    paid_by = paid_by if paid_by is not None else [(me.id, amount)]
+    split = split or ExpenseSplit("equal")
+    computed = _compute(
+        amount=amount, split=split, paid_by=paid_by, members=_active_member_ids(session, group.id)
+    )
+    e = Expense(
+        id=new_id("exp"),
+        group_id=group.id,
+        version=1,
+        posted_version=1,
+        description=description,
+        amount=amount,
+        currency=currency,
+        date=date or now.date(),
+        category=category,
+        notes=notes,
+        paid_by=[[m, a] for m, a in computed.paid_by],
+        split=split_to_doc(split),
+        owed=[[m, a] for m, a in computed.owed],
+        created_by=user_id,
+        created_at=now,
+        updated_at=now,
+        deleted_at=None,
+    )
+    session.add(e)
+    session.flush()
+    ledger.create_transfers(
+        session, _ops(session, group, e, 1, reverse=False), now=now, scope=group_scope(group.id)
+    )
+    _record(session, e, action="created", user_id=user_id, actor=me.id, now=now)
+    session.flush()
+    return expense_view(e)
+
+
+def _locked(
+    s: Session, expense_id: str, *, user_id: str
+) -> tuple[SharingGroup, SharingMember, Expense]:
+    e = s.execute(select(Expense).where(Expense.id == expense_id).with_for_update()).scalar()
+    if e is None:
+        raise expense_not_found(expense_id)
+    try:
+        group, me = membership(s, e.group_id, user_id=user_id)
+    except DomainError as exc:
+        raise expense_not_found(expense_id) from exc
+    return group, me, e
+
+
+def update_expense(
+    session: Session,
+    *,
+    user_id: str,
+    expense_id: str,
+    now: datetime,
+    description: str | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+    date: date | None = None,
+    category: str | None = None,
+    notes: str | None = None,
+    paid_by: list[tuple[str, int]] | None = None,
+    split: ExpenseSplit | None = None,
+) -> ExpenseView:
+    """Change an expense: the old version is reversed and the new one posted, atomically.
+
+    Without ``paid_by``, a new amount goes to the single payer (several payers: 422
+    ``paid_by_required``); without ``split``, the stored split is used again.
+    """
+    group, me, e = _locked(session, expense_id, user_id=user_id)
+    if e.deleted_at is not None:
+        raise DomainError("expense_deleted", "restore the expense before changing it", status=409)
+    new_amount = amount if amount is not None else e.amount
+    if paid_by is None:
+        old = _pairs(e.paid_by)
+        if new_amount == e.amount:
+            paid_by = old
+        elif len(old) == 1:
+            paid_by = [(old[0][0], new_amount)]
+        else:
+            raise DomainError(
+                "paid_by_required",
+                "the expense has several payers: say what each paid of the new amount",
+                field="paid_by",
+            )
+    new_split = split or split_from_doc(e.split)
+    computed = _compute(
+        amount=new_amount,
+        split=new_split,
+        paid_by=paid_by,
+        members=_active_member_ids(session, group.id),
+    )
+    if description is not None:
+        description = _text(description, "description", DESCRIPTION_MAX, required=True)
+    if category is not None:
+        category = _text(category, "category", CATEGORY_MAX, required=True)
+    if notes is not None:
+        notes = _text(notes, "notes", NOTES_MAX, required=False)
+    _check_currency(group, currency)
+    # everything is valid: reverse the posted version, post the new one (one batch)
+    old_version = e.posted_version
+    ops: list[ledger.Operation] = []
+    if old_version is not None:
+        ops += _ops(session, group, e, old_version, reverse=True)
+    e.version += 1
+    e.posted_version = e.version
+    e.amount = new_amount
+    e.paid_by = [[m, a] for m, a in computed.paid_by]
+    e.owed = [[m, a] for m, a in computed.owed]
+    e.split = split_to_doc(new_split)
+    if description is not None:
+        e.description = description
+    if category is not None:
+        e.category = category
+    if notes is not None:
+        e.notes = notes
+    if date is not None:
+        e.date = date
+    e.updated_at = now
+    ops += _ops(session, group, e, e.version, reverse=False)
+    ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
+    _record(session, e, action="updated", user_id=user_id, actor=me.id, now=now)
+    session.flush()
+    return expense_view(e)
+
+
+def delete_expense(
+    session: Session, *, user_id: str, expense_id: str, now: datetime
+) -> ExpenseView:
+    group, me, e = _locked(session, expense_id, user_id=user_id)
+    if e.deleted_at is not None:
+        raise DomainError("expense_deleted", "the expense is already deleted", status=409)
+    assert e.posted_version is not None
+    ops = _ops(session, group, e, e.posted_version, reverse=True)
+    ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
+    e.version += 1
+    e.posted_version = None
+    e.deleted_at = now
+    e.updated_at = now
+    _record(session, e, action="deleted", user_id=user_id, actor=me.id, now=now)
+    session.flush()
+    return expense_view(e)
+
+
+def restore_expense(
+    session: Session, *, user_id: str, expense_id: str, now: datetime
+) -> ExpenseView:
+    group, me, e = _locked(session, expense_id, user_id=user_id)
+    if e.deleted_at is None:
+        raise DomainError("expense_not_deleted", "the expense is not deleted", status=409)
+    e.version += 1
+    e.posted_version = e.version
+    e.deleted_at = None
+    e.updated_at = now
+    ops = _ops(session, group, e, e.version, reverse=False)
+    ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
+    _record(session, e, action="restored", user_id=user_id, actor=me.id, now=now)
+    session.flush()
+    return expense_view(e)
+
+
+def get_expense(session: Session, expense_id: str, *, user_id: str) -> ExpenseView:
+    e = session.get(Expense, expense_id)
+    if e is None:
+        raise expense_not_found(expense_id)
+    try:
+        membership(session, e.group_id, user_id=user_id)
+    except DomainError as exc:
+        raise expense_not_found(expense_id) from exc
+    return expense_view(e)
+
+
+def expense_history(session: Session, expense_id: str) -> list[VersionView]:
+    rows = session.execute(
+        select(ExpenseVersion)
+        .where(ExpenseVersion.expense_id == expense_id)
+        .order_by(ExpenseVersion.version)
+    ).scalars()
+    return [
+        VersionView(v.version, v.action, v.user_id, dict(v.snapshot), utc(v.created_at))
+        for v in rows
+    ]
+
+
+def expense_comments(session: Session, expense_id: str) -> list[CommentView]:
+    rows = session.execute(
+        select(ExpenseComment)
+        .where(ExpenseComment.expense_id == expense_id)
+        .order_by(ExpenseComment.id)
+    ).scalars()
+    return [CommentView(c.id, c.expense_id, c.member_id, c.text, utc(c.created_at)) for c in rows]
+
+
+def list_expenses(
+    session: Session,
+    *,
+    user_id: str,
+    group_id: str,
+    limit: int,
+    starting_after: str | None = None,
+    include_deleted: bool = False,
+) -> tuple[list[ExpenseView], bool]:
+    """The group's expenses, newest first."""
+    group, _ = membership(session, group_id, user_id=user_id)
+    query = select(Expense).where(Expense.group_id == group.id)
+    if not include_deleted:
+        query = query.where(Expense.deleted_at.is_(None))
+    if starting_after is not None:
+        if (
+            session.scalar(
+                select(Expense.id).where(Expense.id == starting_after, Expense.group_id == group.id)
+            )
+            is None
+        ):
+            raise DomainError(
+                "invalid_cursor",
+                f"starting_after: no expense {starting_after} in this group",
+                field="starting_after",
+            )
+        query = query.where(Expense.id < starting_after)
+    rows = session.execute(query.order_by(Expense.id.desc()).limit(limit + 1)).scalars().all()
+    return [expense_view(e) for e in rows[:limit]], len(rows) > limit
+
+
+def add_comment(
+    session: Session, *, user_id: str, expense_id: str, text: str, now: datetime
+) -> CommentView:
+    e = session.get(Expense, expense_id)
+    if e is None:
+        raise expense_not_found(expense_id)
+    try:
+        _, me = membership(session, e.group_id, user_id=user_id)
+    except DomainError as exc:
+        raise expense_not_found(expense_id) from exc
+    text = _text(text, "text", COMMENT_MAX, required=True)
+    c = ExpenseComment(
+        id=new_id("cmt"), expense_id=e.id, member_id=me.id, text=text, created_at=now
+    )
+    session.add(c)
+    record_activity(
+        session,
+        group_id=e.group_id,
+        type="comment.added",
+        actor=me.id,
+        subject=e.id,
+        data={"comment_id": c.id, "text": text},
+        now=now,
+    )
+    session.flush()
+    return CommentView(c.id, c.expense_id, c.member_id, c.text, utc(c.created_at))
