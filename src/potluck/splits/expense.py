@@ -13,7 +13,7 @@ exactly to ``amount``. Six methods:
   end below zero;
 - ``itemized``: each item split equally among its people; ``tax`` and ``tip`` together
   spread in proportion to each person's item subtotal; items + tax + tip must equal the
-  amount.
+  amount. The subtotals are kept exact (fractions) and the whole amount is rounded once.
 
 Rounding: every division goes through ``potluck.money.allocate`` (largest remainder) with
 the people in ``members`` order, so the minor units left over go to the largest fractional
@@ -26,6 +26,7 @@ bool or a float is refused, never rounded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -271,7 +272,7 @@ def _itemized(amount: int, split: ExpenseSplit, index: dict[str, int]) -> dict[i
                 f"{name} must be a non-negative integer number of minor units",
                 field=f"split.{name}",
             )
-    subtotal: dict[int, int] = {}
+    lines: list[tuple[int, list[int]]] = []  # (amount, member positions)
     items_total = 0
     for i, item in enumerate(split.items):
         where = f"split.items.{i}"
@@ -297,9 +298,7 @@ def _itemized(amount: int, split: ExpenseSplit, index: dict[str, int]) -> dict[i
                     field=f"{where}.user_ids.{j}",
                 )
             positions.append(pos)
-        positions.sort()
-        for pos, part in _spread(item.amount, [(p, 1) for p in positions]).items():
-            subtotal[pos] = subtotal.get(pos, 0) + part
+        lines.append((item.amount, positions))
         items_total += item.amount
     total = items_total + split.tax + split.tip
     if total != amount:
@@ -309,12 +308,16 @@ def _itemized(amount: int, split: ExpenseSplit, index: dict[str, int]) -> dict[i
             f"sum to {_n(total)}, {_off_by(total, amount)}",
             field="split.items",
         )
-    people = sorted(subtotal.items())
-    extra = split.tax + split.tip
-    if extra:
-        for pos, part in _spread(extra, people).items():
-            subtotal[pos] += part
-    return subtotal
+    # Each person's exact subtotal is Σ amount / len(people) over their items; scaled by the
+    # lcm of those counts it is an integer weight. The whole amount (items, tax and tip) is
+    # spread by these weights in one largest-remainder rounding, so tax and tip follow the
+    # subtotals and everyone is within one minor unit of their exact share.
+    scale = math.lcm(*(len(positions) for _, positions in lines))
+    weight: dict[int, int] = {}
+    for line_amount, positions in lines:
+        for pos in positions:
+            weight[pos] = weight.get(pos, 0) + line_amount * (scale // len(positions))
+    return _spread(amount, sorted(weight.items()))
 
 
 _METHODS = {
