@@ -67,6 +67,28 @@ class Settings(BaseSettings):
     embedded_workers: bool = Field(
         default=True, description="Run relay and workers inside `potluck serve` (embedded mode)."
     )
+    # RabbitMQ transport (POTLUCK_TRANSPORT=rabbitmq; src/potluck/bus/rabbitmq.py)
+    broker_namespace: str = Field(
+        default="potluck",
+        pattern=r"^[A-Za-z0-9_\-.]{1,64}$",
+        description="Prefix of every exchange and queue name (`<ns>.events`, `<ns>.<service>`).",
+    )
+    broker_prefetch: int = Field(
+        default=200, ge=1, le=10_000, description="Unacknowledged messages per consumer."
+    )
+    broker_queue_type: Literal["quorum", "classic"] = Field(
+        default="quorum",
+        description="Type of the durable queues (quorum: replicated, RabbitMQ 3.8+).",
+    )
+    broker_consume_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a worker waits for messages the broker still reports as ready.",
+    )
+    broker_reconnect_max_delay_seconds: float = Field(
+        default=30.0, gt=0, description="Cap of the delay between two attempts to reconnect."
+    )
     db_pool_size: int = 20
     # payouts (settings of src/potluck/payouts/ go here)
     bank_adapter: Literal["simulated"] = Field(

@@ -406,8 +406,7 @@ def make_transport(app: Potluck) -> Transport:
     if app.settings.transport == "inprocess":
         return InProcessTransport(app)
     if app.settings.transport == "rabbitmq":
-        raise NotImplementedError(
-            "POTLUCK_TRANSPORT=rabbitmq is not available yet; use the default 'inprocess' "
-            "transport (see docs/events.md)"
-        )
+        from potluck.bus.rabbitmq import RabbitMQTransport  # pika is only loaded when used
+
+        return RabbitMQTransport(app)
     raise ValueError(f"unknown transport {app.settings.transport!r}")
