@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime as dt
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -127,7 +128,7 @@ class ExpenseCreate(Strict):
     currency: CurrencyCode | None = Field(
         default=None, description="The group's currency (the default); others: 422 for now."
     )
-    date: date | None = Field(default=None, description="Default: today.")
+    date: dt.date | None = Field(default=None, description="Default: today.")
     category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     notes: Annotated[str, StringConstraints(max_length=5000)] = ""
     paid_by: list[PaidByIn] | None = Field(
@@ -150,7 +151,7 @@ class ExpenseUpdate(Strict):
     description: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     amount: Amount | None = None
     currency: CurrencyCode | None = None
-    date: date | None = None
+    date: dt.date | None = None
     category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
     paid_by: list[PaidByIn] | None = Field(default=None, max_length=200)
@@ -199,7 +200,7 @@ class ExpenseRead(BaseModel):
     description: str
     amount: int
     currency: str
-    date: date
+    date: dt.date
     category: str
     notes: str
     paid_by: list[MemberAmount]
