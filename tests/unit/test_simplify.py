@@ -265,11 +265,31 @@ def best_of(runs: int, fn) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
+def many_subsets_no_opposites(rng: random.Random) -> dict[str, int]:
+    """15 balances with many zero-sum subsets and no +a/−a pair (nothing paired off first)."""
+    while True:
+        values = [rng.choice((1, 2, 3)) for _ in range(8)] + [
+            rng.choice((-4, -5, -6)) for _ in range(6)
+        ]
+        last = -sum(values)
+        if last != 0 and -last not in values:
+            return {f"u{i:02d}": v for i, v in enumerate([*values, last])}
+
+
+def test_minimal_when_nothing_can_be_paired_off():
+    rng = random.Random(8)
+    for _ in range(10):
+        balances = many_subsets_no_opposites(rng)
+        values = non_zero(balances)
+        assert len(values) == 15
+        check_minimal(balances, max_zero_sum_parts_search(values))
+
+
 def test_fifteen_non_zero_balances_under_100_ms():
     rng = random.Random(99)
     large = random_balances(rng, 15, 1, 10**6)  # few zero-sum subsets
     small = random_balances(rng, 15, 1, 7)  # many zero-sum subsets
-    for balances in (large, small):
+    for balances in (large, small, many_subsets_no_opposites(rng)):
         assert len(non_zero(balances)) >= 14
         assert best_of(3, lambda b=balances: simplify_debts(b)) < 0.1
 

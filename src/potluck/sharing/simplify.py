@@ -24,19 +24,25 @@ Dynamic programming over subsets: ``dp[mask]`` = the most disjoint zero-sum subs
 fit inside ``mask``; ``dp[mask] = max over i in mask of dp[mask − i]``, plus one when
 ``sum(mask) = 0``. Then ``k = dp[everyone]``. Walking back from ``everyone`` along the
 maximising choices, the masks with a zero sum cut the chain into the parts.
-Three things keep it fast in CPython (about 2^15 masks):
 
-- subset sums are built incrementally (``sum[mask] = sum[mask − lowest bit] + value``);
-- removing one element loses at most one subset, so ``dp[mask − lowest] + 1`` bounds the
-  maximum and the scan over ``i`` stops as soon as it is reached; and for a zero-sum mask
-  the value is exactly ``dp[mask − lowest] + 1`` (removing any one element of a zero-sum
-  mask breaks exactly one subset of its best partition), no scan at all;
-- opposite balances ``+a`` and ``−a`` are paired off first, each pair one payment. This
-  keeps optimality: in a best partition, if ``+a`` and ``−a`` sit in different parts ``P``
-  and ``Q``, replacing them by ``{+a, −a}`` and ``(P ∪ Q) − {+a, −a}`` (also zero-sum, and
-  not empty since no balance is zero) keeps the number of parts; if they sit in the same
-  part ``P ≠ {+a, −a}``, splitting ``P`` would give one more part, impossible in a best
-  partition. So some best partition has ``{+a, −a}`` as a part.
+Two facts make the DP cheap: removing one element from a mask loses at most one subset
+(``dp[mask − i] ≥ dp[mask] − 1``), and for a zero-sum mask removing *any* element loses
+exactly one (``dp[mask] = dp[mask − i] + 1`` for every ``i``; otherwise the rest of the
+broken subset plus the leftover would give one more). So, level by level, with ``L_t`` the
+set of masks with ``dp ≥ t``: ``L_{t+1}`` is every superset of a zero-sum mask that is one
+element away from ``L_t``. Each set of 2^n masks is one Python integer used as a bitset,
+and "one element away" and "every superset" are ``n`` shift-and-or operations each
+(``x |= (x & masks_without_i) << 2^i``), so the levels cost ``O(k · n)`` big-integer
+operations instead of ``n · 2^n`` interpreted steps; the subset sums are one list
+comprehension per element. With ``n = 15``: about 4 ms (the plain loop took ~55 ms).
+
+Before the DP, opposite balances ``+a`` and ``−a`` are paired off, each pair one payment.
+This keeps optimality: in a best partition, if ``+a`` and ``−a`` sit in different parts
+``P`` and ``Q``, replacing them by ``{+a, −a}`` and ``(P ∪ Q) − {+a, −a}`` (also zero-sum,
+and not empty since no balance is zero) keeps the number of parts; if they sit in the same
+part ``P ≠ {+a, −a}``, splitting ``P`` would give one more part, impossible in a best
+partition. So some best partition has ``{+a, −a}`` as a part, and by induction the pairs
+and a best partition of the rest make a best partition of everyone.
 
 Beyond 15 non-zero balances (after pairing) the exact problem is NP-hard; the greedy rule
 over everyone gives at most ``n − 1`` payments (each payment zeroes someone, the last one
