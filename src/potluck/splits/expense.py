@@ -242,12 +242,13 @@ def _adjustment(amount: int, split: ExpenseSplit, index: dict[str, int]) -> dict
     parts = _spread(base, [(pos, 1) for pos, _ in people])
     result = {pos: parts[pos] + adj for pos, adj in people}
     by_pos = {index[s.user_id]: i for i, s in enumerate(split.shares)}  # checked by _people
+    names = list(index)
     for pos, part in result.items():
         if part < 0:
             field = f"split.shares.{by_pos[pos]}.value" if pos in by_pos else "split.shares"
             raise SplitError(
                 "negative_share",
-                f"the adjustments leave someone owing {_n(part)}, below zero",
+                f"the adjustments leave {names[pos]} with a share of {_n(part)}, below zero",
                 field=field,
             )
     return result
