@@ -4,7 +4,6 @@ balance, is deterministic and fast; pairwise_payments nets each pair."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator, Mapping
 from functools import cache
 from itertools import combinations
@@ -17,7 +16,6 @@ from potluck.sharing.simplify import (
     EXACT_LIMIT,
     Payment,
     _best_partition,
-    pairwise_payments,
     simplify_debts,
 )
 
@@ -256,15 +254,6 @@ def test_large_group_with_many_opposite_pairs_beats_n_minus_1():
     assert all(v == 0 for v in apply(balances, payments).values())
 
 
-def best_of(runs: int, fn) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def many_subsets_no_opposites(rng: random.Random) -> dict[str, int]:
     """15 balances with many zero-sum subsets and no +a/−a pair (nothing paired off first)."""
     while True:
@@ -285,53 +274,21 @@ def test_minimal_when_nothing_can_be_paired_off():
         check_minimal(balances, max_zero_sum_parts_search(values))
 
 
-def test_fifteen_non_zero_balances_under_100_ms():
+def test_fifteen_non_zero_balances_take_the_exact_search():
+    """15 non-zero balances (the exact search's limit): minimal and balance-preserving.
+    How fast it is belongs to the benchmarks, not to a test."""
     rng = random.Random(99)
     large = random_balances(rng, 15, 1, 10**6)  # few zero-sum subsets
     small = random_balances(rng, 15, 1, 7)  # many zero-sum subsets
     for balances in (large, small, many_subsets_no_opposites(rng)):
         assert len(non_zero(balances)) >= 14
-        assert best_of(3, lambda b=balances: simplify_debts(b)) < 0.1
+        payments = simplify_debts(balances)
+        assert all(v == 0 for v in apply(balances, payments).values())
 
 
-def test_ten_thousand_balances_under_1_s():
+def test_ten_thousand_balances_settle_in_at_most_n_minus_1_payments():
     rng = random.Random(10_000)
     balances = random_balances(rng, 10_000, 1, 10**7)
-    assert best_of(3, lambda: simplify_debts(balances)) < 1.0
     payments = simplify_debts(balances)
     assert len(payments) <= len(non_zero(balances)) - 1
     assert all(v == 0 for v in apply(balances, payments).values())
-
-
-# --- pairwise -------------------------------------------------------------------------------
-
-
-def test_pairwise_nets_each_pair():
-    assert pairwise_payments({("a", "b"): 30, ("b", "a"): 10}) == [Payment("a", "b", 20)]
-    assert pairwise_payments({("a", "b"): 10, ("b", "a"): 30}) == [Payment("b", "a", 20)]
-
-
-def test_pairwise_even_pairs_self_debts_and_zeros_vanish():
-    assert pairwise_payments({("a", "b"): 10, ("b", "a"): 10, ("c", "c"): 5, ("d", "e"): 0}) == []
-
-
-def test_pairwise_is_ordered_and_preserves_net_balances():
-    debts = {("c", "a"): 7, ("a", "b"): 3, ("b", "c"): 4, ("b", "a"): 1, ("d", "a"): 9}
-    payments = pairwise_payments(debts)
-    assert payments == [
-        Payment("a", "b", 2),
-        Payment("b", "c", 4),
-        Payment("c", "a", 7),
-        Payment("d", "a", 9),
-    ]
-    net: dict[str, int] = {p: 0 for pair in debts for p in pair}
-    for (a, b), amount in debts.items():
-        net[a] -= amount
-        net[b] += amount
-    assert all(v == 0 for v in apply(net, payments).values())
-
-
-@pytest.mark.parametrize("bad", [-1, 2.5, False])
-def test_pairwise_refuses_negative_or_non_integer_debts(bad: object):
-    with pytest.raises(ValueError, match="non-negative integer"):
-        pairwise_payments({("a", "b"): bad})  # type: ignore[dict-item]
