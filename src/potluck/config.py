@@ -139,6 +139,19 @@ class Settings(BaseSettings):
         description="Accept endpoints on loopback/private/link-local addresses (SSRF guard off; "
         "development and tests only).",
     )
+    # plain-language entry (nlp)
+    llm_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible chat completions endpoint (…/v1/chat/completions) for "
+        "POST /v1/groups/{id}/expenses/parse; unset: the offline rule parser only.",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Model named in LLM requests.")
+    llm_api_key: str | None = Field(
+        default=None, description="Bearer token sent to llm_url, if the endpoint needs one."
+    )
+    llm_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one LLM request; then the rule parser."
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description="Addresses of trusted reverse proxies (comma-separated, or '*'): their "
