@@ -945,7 +945,7 @@ def _split(
         given = sum(percent.values())
         others = [p for p in parts if p not in percent]
         if given > 10_000 or (given < 10_000 and not others):
-            raise ParseError(f"the percentages add up to {given / 100:g} %, not 100 %")
+            raise ParseError(f"the percentages add up to {_percent_text(given)} %, not 100 %")
         if given < 10_000 and len(others) == 1:
             percent = {**percent, others[0]: 10_000 - given}
             given = 10_000
@@ -969,6 +969,11 @@ def _split(
             method="shares", shares=tuple(Share(ids[p], w[p]) for p in sorted(w) if w[p])
         )
     return ExpenseSplit(method="equal", shares=tuple(Share(ids[p]) for p in parts))
+
+
+def _percent_text(bps: int) -> str:
+    whole, frac = divmod(bps, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
 _STOP = (
