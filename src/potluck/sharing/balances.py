@@ -4,7 +4,9 @@ and expenses between two people outside any group.
 Settle-up with ``simplify`` is ``simplify_debts`` of the ledger balances (minimal number of
 payments for up to 15 non-zero balances, at most n−1 beyond). Without it, the pairwise net
 debts: for each expense, each person who owes pays each payer in proportion to what that
-payer paid (largest remainder), minus the settlements recorded between them.
+payer paid (largest remainder over what each payer still has to get back, so that both
+margins are exact and net balances are preserved), minus the settlements recorded between
+them; each pair is then netted.
 
 A settlement ``from`` → ``to`` is one ledger transfer from ``to``'s account to ``from``'s: the
 payer's balance rises, the receiver's falls.
@@ -119,13 +121,17 @@ def _gross_debts(s: Session, group_id: str) -> dict[tuple[str, str], int]:
         .order_by(Expense.id)
     ).all()
     for paid_by, owed in rows:
-        payers = [(str(m), int(a)) for m, a in paid_by]
-        weights = [a for _, a in payers]
+        payers = [str(m) for m, _ in paid_by]
+        # Each debtor's share is spread over the payers in proportion to what each payer
+        # still has to get back: every payer gets exactly what they paid and every debtor
+        # pays exactly their share, so net balances are preserved to the minor unit.
+        remaining = [int(a) for _, a in paid_by]
         for debtor, amount in owed:
-            parts = allocate(int(amount), weights)
-            for (payer, _), part in zip(payers, parts, strict=True):
-                if payer != debtor and part:
-                    debts[(str(debtor), payer)] += part
+            parts = allocate(int(amount), remaining)
+            for i, part in enumerate(parts):
+                remaining[i] -= part
+                if payers[i] != debtor and part:
+                    debts[(str(debtor), payers[i])] += part
     for frm, to, amount in s.execute(
         select(Settlement.from_member_id, Settlement.to_member_id, Settlement.amount).where(
             Settlement.group_id == group_id
