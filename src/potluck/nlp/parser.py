@@ -557,7 +557,15 @@ def parse_expense(
     work = re.sub(r"\b(?:50/50|50-50|fifty[- ]fifty|half and half)\b", " evenly ", work, flags=re.I)
     work, when = _find_date(work, today)
 
-    # 2. ratios, weights, percents, amounts
+    # 2. head counts ("split 3 ways", "lunch for 3:") are not amounts; then ratios, weights,
+    # percents, amounts
+    work = re.sub(
+        r"\b(?:split\s+)?\d{1,2}\s*(?:-\s*)?ways?\b|\bfor\s+\d{1,2}(?:\s+(?:people|persons|of us))?"
+        r"\s*(?=:)|\bfor\s+\d{1,2}\s+(?:people|persons|of us)\b",
+        " ",
+        work,
+        flags=re.I,
+    )
     ratios: list[list[int]] = []
 
     def _ratio(m: re.Match[str]) -> str:
@@ -660,11 +668,11 @@ def parse_expense(
     percent: dict[int, int] = {}
     weights: dict[int, int] = {}
     items: list[tuple[int, int, str]] = []
-    m = re.search(rf"({_M}) owes? ({_M}) (?:for \S+ )?A(\d+)", s)
+    m = re.search(rf"({_LIST}) owes? ({_M}) (?:for \S+ )?A(\d+)", s)
     if m:
-        debtor, creditor, a = int(m.group(1)[1:]), int(m.group(2)[1:]), int(m.group(3))
+        debtors, creditor, a = _ids(m.group(1)), int(m.group(2)[1:]), int(m.group(3))
         payers.append((creditor, amounts[a]))
-        participants = [debtor]
+        participants = debtors
         used.add(a)
         s = s[: m.start()] + " ; " + s[m.end() :]
 
@@ -726,7 +734,7 @@ def parse_expense(
     if not payers:
         for hit in re.finditer(
             rf"({_LIST}) (?:paid|payed|covered|bought|fronted|spent|put in|put down|picked up|"
-            rf"settled|got)(?: the (?:bill|check|tab|cheque))?(?: for)?(?: A(\d+))?",
+            rf"settled|got)(?: the (?:bill|check|tab|cheque))?(?: for)?(?: A(\d+)( each)?)?",
             s,
         ):
             who_list = _ids(hit.group(1))
@@ -735,7 +743,7 @@ def parse_expense(
                 paid_a = None
             if paid_a is not None:
                 used.add(paid_a)
-                if len(who_list) > 1:
+                if len(who_list) > 1 and not hit.group(3):
                     for w, part in zip(
                         who_list, allocate(amounts[paid_a], [1] * len(who_list)), strict=True
                     ):
@@ -769,6 +777,13 @@ def parse_expense(
         m = re.search(rf"\b(?:except|excluding|but not|not|without|minus) (?:for )?({_LIST})", s)
         if m:
             excluded = set(_ids(m.group(1)))
+    # "Bob doesn't drink", "Ann wasn't there": not sharing
+    for hit in re.finditer(
+        rf"({_LIST}) (?:doesn't|does not|didn't|did not|don't|do not|wasn't|was not|weren't|"
+        r"were not|isn't|is not|won't|will not)\b",
+        s,
+    ):
+        excluded |= set(_ids(hit.group(1)))
     with_list: list[int] = []
     for hit in re.finditer(rf"\b(?:with|between|among|amongst|along with|and) ({_LIST})", s):
         if re.match(r"\s*and", s[hit.start() :]) and not re.search(
@@ -777,13 +792,15 @@ def parse_expense(
             continue
         with_list += _ids(hit.group(1))
     for_list: list[int] = []
-    m = re.search(rf"\bfor ({_LIST})(?! 's)(?!\s*(?:'s|had|owes))", s)
+    m = re.search(rf"\bfor ({_LIST})(?!\s*(?:had|owes?|paid|pays?)\b)", s)
     if m:
         for_list = _ids(m.group(1))
     subject: list[int] = []
     m = re.search(
         rf"^\s*({_LIST}) (?:had|split|shared|went|ate|got|took|grabbed|bought|paid for)", s
     )
+    # or a bare list after a colon: "lunch for 3: me, Bob and Carl, 36"
+    m = m or re.search(rf":\s*({_LIST})\s*(?:[,;.]|A\d+|$)", s)
     if m and len(_ids(m.group(1))) > 1:
         subject = _ids(m.group(1))
     says_all = bool(re.search(rf"\b{_ALL_WORDS}\b", s))
