@@ -709,9 +709,11 @@ def parse_expense(
         raise ParseError("a percentage must say whose it is, like 'Bob owes 30%'")
     # weights
     factors = {"double": 2, "twice": 2, "triple": 3, "thrice": 3, "quadruple": 4}
+    factors |= {"for two": 2, "for three": 3, "for four": 4, "as two": 2, "as three": 3}
     for hit in re.finditer(
         rf"({_M}) (?:pays |pay |owes |owe |counts |count |gets |takes |has |is |eats |ate )?"
-        r"(?:(double|twice|triple|thrice|quadruple)|W(\d+))(?: as much| shares?| the share)?",
+        r"(?:(double|twice|triple|thrice|quadruple|(?:for|as) (?:two|three|four))|W(\d+))"
+        r"(?: as much| shares?| the share)?",
         s,
     ):
         who = int(hit.group(1)[1:])
