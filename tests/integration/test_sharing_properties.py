@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from potluck.errors import DomainError
 from potluck.identity import passwords
 from potluck.identity.service import register_user
 from potluck.money import allocate
@@ -246,3 +247,56 @@ def test_two_concurrent_edits_of_one_expense_serialise(potluck):
         b: -third,
         c: -third,
     }
+
+
+@pytest.mark.postgres_only
+def test_removing_a_member_while_an_expense_is_added_never_leaves_a_balance(potluck):
+    """The removal waits for the expense's share lock on the member rows: either the expense
+    comes first (removal refused, 409) or the removal does (the expense leaves them out)."""
+    users = people(potluck, 3)
+    now = potluck.clock.now()
+    outcomes = set()
+    for _ in range(6):
+        with potluck.db.transaction() as s:
+            group = sharing.create_group(
+                s,
+                user_id=users[0],
+                name="g",
+                currency="EUR",
+                emails=["p1@example.com", "p2@example.com"],
+                now=now,
+            )
+        leaving = group.members[2].id
+        barrier = threading.Barrier(2)
+
+        def add_expense(group_id=group.id, barrier=barrier):
+            barrier.wait()
+            with potluck.db.transaction() as s:
+                return sharing.create_expense(
+                    s, user_id=users[0], group_id=group_id, description="x", amount=300, now=now
+                )
+
+        def remove(group_id=group.id, leaving=leaving, barrier=barrier):
+            barrier.wait()
+            try:
+                with potluck.db.transaction() as s:
+                    sharing.remove_member(
+                        s, user_id=users[1], group_id=group_id, member_id=leaving, now=now
+                    )
+            except DomainError as exc:
+                return exc.code
+            return "removed"
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            f1, f2 = pool.submit(add_expense), pool.submit(remove)
+            expense, removal = f1.result(), f2.result()
+        outcomes.add(removal)
+        balances = ledger_balances(potluck, group.id, users[0])
+        assert sum(balances.values()) == 0
+        if removal == "removed":
+            assert leaving not in dict(expense.owed)
+            assert balances.get(leaving, 0) == 0
+        else:
+            assert removal == "balance_not_zero"
+            assert balances[leaving] == -100
+    assert outcomes <= {"removed", "balance_not_zero"}

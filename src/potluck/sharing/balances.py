@@ -190,7 +190,19 @@ def record_settlement(
         )
     if from_member_id == to_member_id:
         raise DomainError("same_member", "a member cannot pay themselves", field="to")
-    members = {m.id: m for m in _all_members(session, group.id) if m.removed_at is None}
+    members = {  # share-locked, as for an expense: a concurrent removal waits for us
+        m.id: m
+        for m in session.execute(
+            select(SharingMember)
+            .where(
+                SharingMember.id.in_([from_member_id, to_member_id]),
+                SharingMember.group_id == group.id,
+                SharingMember.removed_at.is_(None),
+            )
+            .order_by(SharingMember.id)
+            .with_for_update(read=True)
+        ).scalars()
+    }
     for field, mid in (("from", from_member_id), ("to", to_member_id)):
         if mid not in members:
             raise DomainError("unknown_member", f"{mid} is not a member of this group", field=field)

@@ -189,11 +189,14 @@ def _compute(
 
 
 def _active_member_ids(s: Session, group_id: str) -> list[str]:
+    """The current members, share-locked (PostgreSQL) until the expense commits, so that a
+    concurrent removal waits and then sees the new balance (and refuses it if not zero)."""
     return list(
         s.scalars(
             select(SharingMember.id)
             .where(SharingMember.group_id == group_id, SharingMember.removed_at.is_(None))
             .order_by(SharingMember.id)
+            .with_for_update(read=True)
         ).all()
     )
 
