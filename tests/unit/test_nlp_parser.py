@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from potluck.nlp.parser import MemberRef, ParseError, Proposal, owed, parse_expense
 
@@ -219,3 +221,123 @@ def test_shares_always_sum_to_the_amount():
         assert sum(a for _, a in owed(p, ids)) == p.amount
         assert sum(a for _, a in p.paid_by) == p.amount
         assert all(isinstance(a, int) for _, a in p.paid_by)
+
+
+# --- properties --------------------------------------------------------------------------
+
+_WORDS = [
+    "I",
+    "me",
+    "my",
+    "Bob",
+    "Ann",
+    "Carl",
+    "Alex",
+    "Zed",
+    "May",
+    "Will",
+    "paid",
+    "had",
+    "for",
+    "with",
+    "and",
+    ",",
+    ";",
+    ":",
+    "the",
+    "rest",
+    "evenly",
+    "split",
+    "between",
+    "everyone",
+    "all",
+    "but",
+    "except",
+    "90",
+    "12.50",
+    "1.234,56",
+    "€",
+    "$",
+    "₹",
+    "INR",
+    "EUR",
+    "JPY",
+    "%",
+    "30%",
+    "2:1:1",
+    "double",
+    "yesterday",
+    "on",
+    "3",
+    "May",
+    "last",
+    "Friday",
+    "owes",
+    "pays",
+    "x2",
+    "2",
+    "shares",
+    "dinner",
+    "taxi",
+    "rent",
+    "0",
+    "-5",
+    "1e5",
+    "each",
+    "ways",
+    "999999999999999999",
+    "12,5",
+    "doesn't",
+    "M1",
+    "A0",
+    "U0",
+    "R0",
+    "P0",
+    "W0",
+    ".",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(["May", "Will", "Al", "I", "O'Neil", "Jean-Luc"]), st.text()),
+        min_size=1,
+        max_size=4,
+    ),
+    st.one_of(st.lists(st.sampled_from(_WORDS), max_size=20).map(" ".join), st.text()),
+)
+def test_any_text_is_a_balanced_proposal_or_cannot_parse(names, text):
+    """Never a crash: a proposal whose payers and shares sum to its amount, or ParseError."""
+    members = [MemberRef("me", "Alex Kim")] + [MemberRef(f"m{i}", n) for i, n in enumerate(names)]
+    ids = [m.id for m in members]
+    try:
+        p = parse_expense(text, members=members, me="me", today=date(2026, 11, 21), currency="EUR")
+    except ParseError:
+        return
+    assert p.amount > 0
+    assert sum(a for _, a in p.paid_by) == p.amount
+    assert sum(a for _, a in owed(p, ids)) == p.amount
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=10**9),
+    st.lists(st.sampled_from(["Bob", "Ann", "Carl"]), min_size=1, max_size=3, unique=True),
+)
+def test_with_names_splits_equally_among_them_and_me(cents, names):
+    whole, frac = divmod(cents, 100)
+    text = f"I paid {whole}.{frac:02d} for dinner with {', '.join(names)}"
+    p = parse(text)
+    assert p.amount == cents
+    shares = dict(owed(p, IDS))
+    wanted = {"mbr_alex", *(f"mbr_{n.lower()}" for n in names)}
+    assert set(shares) == wanted or (cents < len(wanted) and set(shares) <= wanted)
+    assert max(shares.values()) - min(shares.values()) <= 1
+    assert sum(shares.values()) == cents
+
+
+def test_placeholder_shaped_words_in_the_text_are_words():
+    p = parse("room A0 M1 taxi 30 with Bob")
+    assert p.amount == 3000
+    assert dict(owed(p, IDS)) == {"mbr_alex": 1500, "mbr_bob": 1500}

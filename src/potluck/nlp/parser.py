@@ -552,6 +552,9 @@ def parse_expense(
     warnings: list[str] = []
     work = " " + re.sub(r"\s+", " ", text.strip()) + " "
     work = work.replace("’", "'")
+    # upper-case letter + digits is the placeholders' shape: the text's own ("room M1") are
+    # lower-cased so that they stay words
+    work = re.sub(r"\b([A-Z])(\d+)\b", lambda m: m.group(1).lower() + m.group(2), work)
 
     # 1. even splits that look like numbers ("50/50"), then the date
     work = re.sub(r"\b(?:50/50|50-50|fifty[- ]fifty|half and half)\b", " evenly ", work, flags=re.I)
