@@ -395,6 +395,11 @@ def test_edit_delete_restore_keep_balances_and_history(client, trio):
         "split_does_not_sum",
     )
     assert client.get(f"/v1/expenses/{e['id']}", headers=ada).json()["version"] == 4
+    # a change that changes nothing adds no version
+    r = client.patch(f"/v1/expenses/{e['id']}", headers=ada, json={"description": "lunch"})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 4
+    assert len(r.json()["history"]) == 4
     assert balances(client, ada, gid) == {a: 300, b: -300, c: 0}
 
 

@@ -31,6 +31,7 @@ from potluck.ledger import service as ledger
 from potluck.money import allocate
 from potluck.sharing.expenses import ExpenseView, create_expense
 from potluck.sharing.groups import (
+    MAX_MEMBERS,
     MemberView,
     check_emails,
     create_group,
@@ -99,9 +100,12 @@ def _all_members(s: Session, group_id: str) -> list[SharingMember]:
 
 def balances_of(s: Session, group_id: str) -> list[MemberBalance]:
     """Every member's balance from the ledger (removed members have zero and are left out)."""
+    # one query: every account of the group is in its scope (members + iou_expenses)
+    accounts, _ = ledger.list_accounts(s, scope=group_scope(group_id), limit=10 * MAX_MEMBERS)
+    totals = {a.id: a.total for a in accounts}
     out = []
     for m in _all_members(s, group_id):
-        total = ledger.get_account(s, m.account_id).total
+        total = totals[m.account_id]
         if m.removed_at is None or total != 0:
             out.append(MemberBalance(member_view(m), total))
     return out

@@ -393,7 +393,8 @@ def update_expense(
     """Change an expense: the old version is reversed and the new one posted, atomically.
 
     Without ``paid_by``, a new amount goes to the single payer (several payers: 422
-    ``paid_by_required``); without ``split``, the stored split is used again.
+    ``paid_by_required``); without ``split``, the stored split is used again. A change that
+    changes nothing adds no version.
     """
     group, me, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is not None:
@@ -425,6 +426,18 @@ def update_expense(
     if notes is not None:
         notes = _text(notes, "notes", NOTES_MAX, required=False)
     _check_currency(group, currency)
+    unchanged = (
+        new_amount == e.amount
+        and [[m, a] for m, a in computed.paid_by] == [list(p) for p in e.paid_by]
+        and [[m, a] for m, a in computed.owed] == [list(o) for o in e.owed]
+        and split_to_doc(new_split) == dict(e.split)
+        and description in (None, e.description)
+        and category in (None, e.category)
+        and notes in (None, e.notes)
+        and date in (None, e.date)
+    )
+    if unchanged:  # nothing to change: no new version, nothing posted
+        return expense_view(e)
     # everything is valid: reverse the posted version, post the new one (one batch)
     old_version = e.posted_version
     ops: list[ledger.Operation] = []
