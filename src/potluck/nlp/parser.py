@@ -303,6 +303,10 @@ _WEIGHT_NUM_RE = re.compile(
 )
 
 
+def _short(raw: str) -> str:
+    return raw if len(raw) <= 24 else raw[:20] + "…"
+
+
 def _decimal(raw: str, digits: int) -> tuple[int, int]:
     """Parse "1.234,56" / "1,234.56" / "12,50" / "1,234" into (integer, decimal places)."""
     seps = [c for c in raw if c in ".,"]
@@ -324,10 +328,10 @@ def _decimal(raw: str, digits: int) -> tuple[int, int]:
     else:
         whole, frac = raw[:last], after
         if decimal_sep in whole:
-            raise ParseError(f"'{raw}' is not a number I can read")
+            raise ParseError(f"'{_short(raw)}' is not a number I can read")
     groups = re.split(r"[.,]", whole)
     if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
-        raise ParseError(f"'{raw}' is not a number I can read")
+        raise ParseError(f"'{_short(raw)}' is not a number I can read")
     return int("".join(groups) + frac), len(frac)
 
 
@@ -339,7 +343,7 @@ def _minor(raw: str, currency: str, thousands: bool = False) -> int:
     if places > digits:
         if thousands and places <= digits + 3:
             return value * 10**digits // 10**places
-        raise ParseError(f"{currency} has {digits} decimal places; '{raw}' has more")
+        raise ParseError(f"{currency} has {digits} decimal places; '{_short(raw)}' has more")
     return value * 10 ** (digits - places)
 
 
