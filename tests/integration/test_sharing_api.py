@@ -649,3 +649,31 @@ def test_non_members_get_404(potluck, client, trio, method, path, body):
         before = dict.fromkeys(ids(group), 0)
     assert balances(client, ada, group["id"]) == before
     assert client.get("/v1/groups", headers=eve).json()["data"] == []
+
+
+def test_lists_paginate_and_refuse_unknown_cursors(client, trio):
+    group, ada, _ = trio
+    gid = group["id"]
+    made = [expense(client, ada, gid, amount=100 + i)["id"] for i in range(3)]
+    page = client.get(f"/v1/groups/{gid}/expenses?limit=2", headers=ada).json()
+    assert [x["id"] for x in page["data"]] == made[::-1][:2]
+    assert page["has_more"] is True
+    rest = client.get(
+        f"/v1/groups/{gid}/expenses?limit=2&starting_after={made[1]}", headers=ada
+    ).json()
+    assert [x["id"] for x in rest["data"]] == [made[0]]
+    assert rest["has_more"] is False
+    for url in (
+        f"/v1/groups/{gid}/expenses?starting_after=exp_nope",
+        f"/v1/groups/{gid}/activity?starting_after=act_nope",
+        "/v1/groups?starting_after=grp_nope",
+    ):
+        problem(client.get(url, headers=ada), 422, "invalid_cursor", "starting_after")
+
+
+def test_openapi_names_the_settlement_fields(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["SettlementCreate"]["properties"]) == {"from", "to", "amount", "method"}
+    assert set(schemas["PaymentRead"]["properties"]) == {"from", "to", "amount"}
+    assert "/v1/groups/{group_id}/settle-up" in spec["paths"]
