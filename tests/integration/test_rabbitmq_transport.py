@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -405,3 +408,53 @@ def test_an_unreachable_broker_leaves_the_rows_pending_and_backs_off(make_app):
     transport._local.retry_at = 0.0
     assert app.bus.relay_once() == 1
     run_until(app, lambda: count_effects(app.db, event_id=event_id) == 1, services=["alpha"])
+
+
+def test_relay_and_two_worker_processes_split_orders_through_the_broker(make_app, tmp_path):
+    """`potluck relay` and two replicas of `potluck worker` as real processes on the broker."""
+    app = make_app()
+    platform_id, parties = setup_platform(app, n_parties=2)
+    rabbit(app).stats()  # declares the topology before the processes start
+    env = os.environ | {
+        "POTLUCK_DATABASE_URL": app.settings.database_url,
+        "POTLUCK_SECRET_KEY": app.settings.secret_key or "",
+        "POTLUCK_TRANSPORT": "rabbitmq",
+        "POTLUCK_BROKER_URL": BROKER_URL,
+        "POTLUCK_BROKER_NAMESPACE": app.settings.broker_namespace,
+        "POTLUCK_LOG_JSON": "true",
+    }
+    worker = ["worker", "--service", "splitter", "--service", "wallets", "--service", "webhooks"]
+    commands = {"relay": ["relay"], "worker-1": worker, "worker-2": worker}
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "potluck.cli", *args],
+            env=env,
+            stdout=(tmp_path / f"{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for name, args in commands.items()
+    }
+    try:
+        # Both replicas consume the splitter queue (and are past their signal set-up).
+        channel = rabbit(app).connection().channel()
+        queue = rabbit(app).queue("splitter")
+        deadline = time.monotonic() + 60
+        while channel.queue_declare(queue, passive=True).method.consumer_count < 2:
+            assert time.monotonic() < deadline, "the workers did not start consuming"
+            assert all(p.poll() is None for p in processes.values()), "a process died"
+            time.sleep(0.05)
+        channel.close()
+        orders = [
+            record(app, platform_id, f"p{i}", 2000 + i, even_split(parties)) for i in range(10)
+        ]
+        while len(outbox(app, "split.completed")) < 10:  # the other processes' work
+            assert time.monotonic() < deadline, "the worker processes did not split the orders"
+            assert all(p.poll() is None for p in processes.values()), "a process died"
+            time.sleep(0.05)
+    finally:
+        for p in processes.values():
+            p.send_signal(signal.SIGTERM)
+        codes = {name: p.wait(timeout=30) for name, p in processes.items()}
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in processes}
+    assert codes == dict.fromkeys(processes, 0), logs
+    assert_split_exactly_once(app, parties, sum(2000 + i for i in range(10)), orders)
