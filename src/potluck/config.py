@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_MIN_BYTES = 32
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         "POST /v1/groups/{id}/expenses/parse; unset: the offline rule parser only.",
     )
     llm_model: str = Field(default="gpt-4o-mini", description="Model named in LLM requests.")
-    llm_api_key: str | None = Field(
+    llm_api_key: SecretStr | None = Field(
         default=None, description="Bearer token sent to llm_url, if the endpoint needs one."
     )
     llm_timeout_seconds: float = Field(

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from potluck.api.app import create_app
 from potluck.identity import passwords, tokens
@@ -199,7 +200,7 @@ class FakeLLM:
 def llm(potluck, monkeypatch):
     fake = FakeLLM()
     monkeypatch.setattr(potluck.settings, "llm_url", fake.url)
-    monkeypatch.setattr(potluck.settings, "llm_api_key", "sk-test")
+    monkeypatch.setattr(potluck.settings, "llm_api_key", SecretStr("sk-test"))
     monkeypatch.setattr(potluck.settings, "llm_timeout_seconds", 5.0)
     yield fake
     fake.close()

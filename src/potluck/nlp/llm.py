@@ -115,7 +115,8 @@ def parse_with_llm(
         "today": today.isoformat(),
         "group_currency": currency,
     }
-    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
+    key = settings.llm_api_key
+    headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
     payload = {
         "model": settings.llm_model,
         "temperature": 0,
