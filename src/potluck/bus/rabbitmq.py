@@ -313,7 +313,8 @@ class RabbitMQTransport(Transport):
         return errors
 
     def _send(self, link: _Link, queue: str, body: bytes, headers: dict[str, Any]) -> None:
-        """Publish to one queue (default exchange), confirmed."""
+        """Publish to one queue (default exchange), confirmed; mandatory: a queue that does
+        not exist raises (UnroutableError) instead of dropping the message."""
         link.publisher.basic_publish(
             "",
             queue,
@@ -324,6 +325,7 @@ class RabbitMQTransport(Transport):
                 message_id=_event_id(body),
                 headers=headers,
             ),
+            mandatory=True,
         )
 
     # ------------------------------------------------------------ consume
