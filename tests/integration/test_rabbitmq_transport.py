@@ -227,6 +227,11 @@ def test_event_reaches_each_subscribed_service_once_even_if_published_twice(make
     assert inbox_rows(app, event_id) == 2
     assert app.bus.stats()["deliveries_pending"] == 0
 
+    # An event nobody subscribes to is confirmed (and dropped) by the broker: sent.
+    nobody = send(app, "test.nobody")
+    assert app.bus.relay_once() == 1
+    assert outbox_row(app, nobody).status == "sent"
+
 
 def test_failing_handler_is_retried_after_its_delay_then_dead_lettered_and_retried(make_app):
     broken = threading.Event()

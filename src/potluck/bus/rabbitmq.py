@@ -53,15 +53,15 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pika
 import structlog
-from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import AMQPError, NackError, UnroutableError
+from pika.adapters.blocking_connection import BlockingChannel, _IoloopTimerContext
+from pika.exceptions import AMQPChannelError, AMQPConnectionError, AMQPError
 from sqlalchemy.orm import Session
 
 from potluck.bus.outbox import Event
@@ -88,11 +88,20 @@ FAILED_AT = "potluck-failed-at"
 
 _MAX_HEADER_ERROR_CHARS = 2000
 _RECONNECT_BASE_SECONDS = 0.5
+_CONFIRM_TIMEOUT_SECONDS = 30.0
 _MAX_BROWSE = 100_000  # dead letters looked at by dead_letters() / retry_dead()
 
 
 class BrokerUnavailable(ConnectionError):
     """No connection to the broker (it refused, or we are waiting before reconnecting)."""
+
+
+class ConfirmTimeout(AMQPConnectionError):
+    """The broker did not confirm in time: the connection is given up."""
+
+
+class Unroutable(AMQPChannelError):
+    """A mandatory message was returned (its queue does not exist)."""
 
 
 @dataclass(slots=True)
@@ -112,16 +121,77 @@ class _Message:
 
 
 class _Link:
-    """One thread's connection: a confirm-mode channel to publish, one to consume on."""
+    """One thread's connection: a confirm-mode channel to publish, one to consume on.
+
+    ``BlockingChannel.confirm_delivery`` waits for the broker's confirm after every message
+    (about 1,000 messages/s on loopback); ``publish`` instead sends a whole batch and then
+    waits once for all its confirms (Basic.Ack/Nack, possibly ``multiple``), which takes the
+    underlying pika channel (``_impl``) and the connection's ``_flush_output`` — the same
+    calls BlockingChannel makes itself.
+    """
 
     def __init__(self, parameters: pika.URLParameters, prefetch: int) -> None:
         self.connection = pika.BlockingConnection(parameters)
         self.publisher: BlockingChannel = self.connection.channel()
-        self.publisher.confirm_delivery()
+        self._sent = 0  # delivery tags: the broker numbers published messages from 1
+        self._unconfirmed: set[int] = set()
+        self._nacked: set[int] = set()
+        self._returned = 0
+        selected: list[object] = []
+        self.publisher._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=selected.append
+        )
+        self.publisher._impl.add_on_return_callback(self._on_return)
+        self._wait(lambda: bool(selected), _CONFIRM_TIMEOUT_SECONDS)
         self.consumer: BlockingChannel = self.connection.channel()
         self.consumer.basic_qos(prefetch_count=prefetch)
         self.consuming: set[str] = set()
         self.buffer: deque[_Message] = deque()
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        if method.multiple:
+            tags = {t for t in self._unconfirmed if t <= method.delivery_tag}
+        else:
+            tags = {method.delivery_tag}
+        self._unconfirmed -= tags
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._nacked |= tags
+
+    def _on_return(self, *_args: Any) -> None:
+        self._returned += 1
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> None:
+        with _IoloopTimerContext(timeout, self.connection._impl) as timer:
+            self.connection._flush_output(timer.is_ready, done)
+        if not done():
+            raise ConfirmTimeout(f"no answer from the broker within {timeout:g} s")
+
+    def publish(
+        self,
+        messages: Sequence[tuple[str, str, bytes, pika.BasicProperties]],
+        *,
+        mandatory: bool = False,
+    ) -> list[bool]:
+        """Publish ``messages`` (exchange, routing key, body, properties) and wait for their
+        confirms; per message True (stored by the broker) or False (nacked). With
+        ``mandatory``, a message no queue took raises ``Unroutable``. Connection problems
+        raise (AMQPError): whether those messages were stored is then unknown."""
+        tags: list[int] = []
+        returned = self._returned
+        for exchange, routing_key, body, properties in messages:
+            self.publisher._impl.basic_publish(
+                exchange, routing_key, body, properties, mandatory=mandatory
+            )
+            self._sent += 1
+            self._unconfirmed.add(self._sent)
+            tags.append(self._sent)
+        self._wait(lambda: self._unconfirmed.isdisjoint(tags), _CONFIRM_TIMEOUT_SECONDS)
+        if mandatory and self._returned > returned:
+            raise Unroutable("a message was returned: no queue took it")
+        results = [tag not in self._nacked for tag in tags]
+        self._nacked.difference_update(tags)
+        return results
 
     @property
     def usable(self) -> bool:
@@ -278,31 +348,31 @@ class RabbitMQTransport(Transport):
             try:
                 # Reads what the broker sent meanwhile: notices a connection it closed.
                 link.connection.process_data_events(time_limit=0)
-                while pending:
-                    event = events[pending[0]]
-                    try:
-                        link.publisher.basic_publish(
+                confirmed = link.publish(
+                    [
+                        (
                             self.exchange,
-                            event.type,
-                            json.dumps(event.to_dict(), separators=(",", ":")).encode(),
-                            properties=pika.BasicProperties(
+                            events[i].type,
+                            json.dumps(events[i].to_dict(), separators=(",", ":")).encode(),
+                            pika.BasicProperties(
                                 content_type="application/json",
                                 delivery_mode=pika.DeliveryMode.Persistent,
-                                message_id=event.id,
-                                type=event.type,
-                                timestamp=int(event.occurred_at.timestamp()),
+                                message_id=events[i].id,
+                                type=events[i].type,
+                                timestamp=int(events[i].occurred_at.timestamp()),
                                 headers={ATTEMPTS: 0},
                             ),
                         )
-                    except (NackError, UnroutableError) as exc:  # the channel stays usable
+                        for i in pending
+                    ]
+                )
+                for i, ok in zip(pending, confirmed, strict=True):
+                    if not ok:
+                        errors[i] = "the broker refused the message (basic.nack)"
                         log.warning(
-                            "bus.publish_failed",
-                            event_id=event.id,
-                            event_type=event.type,
-                            exc_info=exc,
+                            "bus.publish_failed", event_id=events[i].id, event_type=events[i].type
                         )
-                        errors[pending[0]] = error_text(exc)
-                    pending.popleft()
+                pending.clear()
                 break
             except AMQPError as exc:
                 log.warning("bus.broker_lost", during="publish", round=round_, exc_info=exc)
@@ -314,19 +384,15 @@ class RabbitMQTransport(Transport):
 
     def _send(self, link: _Link, queue: str, body: bytes, headers: dict[str, Any]) -> None:
         """Publish to one queue (default exchange), confirmed; mandatory: a queue that does
-        not exist raises (UnroutableError) instead of dropping the message."""
-        link.publisher.basic_publish(
-            "",
-            queue,
-            body,
-            properties=pika.BasicProperties(
-                content_type="application/json",
-                delivery_mode=pika.DeliveryMode.Persistent,
-                message_id=_event_id(body),
-                headers=headers,
-            ),
-            mandatory=True,
+        not exist raises (Unroutable) instead of dropping the message."""
+        properties = pika.BasicProperties(
+            content_type="application/json",
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=_event_id(body),
+            headers=headers,
         )
+        if not link.publish([("", queue, body, properties)], mandatory=True)[0]:
+            raise Unroutable(f"the broker refused the message for {queue} (basic.nack)")
 
     # ------------------------------------------------------------ consume
 
