@@ -14,10 +14,11 @@ Topology (``<ns>`` is ``POTLUCK_BROKER_NAMESPACE``, ``potluck`` by default)::
 
 Publishing (the relay): one persistent message per event, body = the event envelope JSON
 (``Event.to_dict()``), ``message_id`` = event id, ``type`` = event type, on a channel in
-publisher-confirm mode: ``publish_many`` returns once the broker has confirmed every message
-(stored in every bound queue), and reports the refused ones so that the relay leaves their
-outbox rows pending. The publisher declares the whole topology when it connects, so an event
-published before any worker started waits in its services' queues.
+publisher-confirm mode: ``publish_many`` sends the batch, waits once for its confirms and
+returns when the broker has confirmed every message (stored in every bound queue), reporting
+the refused ones so that the relay leaves their outbox rows pending. The publisher declares
+the whole topology when it connects, so an event published before any worker started waits
+in its services' queues.
 
 Consuming (the workers): a consumer per service queue with a bounded prefetch
 (``broker_prefetch``), manual acknowledgements. A batch of messages is applied in one
