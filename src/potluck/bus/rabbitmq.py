@@ -431,15 +431,14 @@ class RabbitMQTransport(Transport):
                     link.consuming.add(service)
             link.connection.process_data_events(time_limit=0)
             # Nothing here yet: if the broker holds ready messages, they are on their way
-            # (drain() relies on a confirmed publish being consumable by the next call).
-            if (
-                wait
-                and self.consume_wait > 0
-                and not _has(link, services)
-                and self._ready(link, services) > 0
-            ):
+            # (drain() relies on a confirmed publish being consumable by the next call). The
+            # count is asked on the consumer channel, so a message the broker pushed to us
+            # before counting arrives before the answer: it is either counted or buffered.
+            if wait and self.consume_wait > 0 and not _has(link, services):
+                ready = self._ready(link, services)
+                link.connection.process_data_events(time_limit=0)
                 deadline = time.monotonic() + self.consume_wait
-                while not _has(link, services) and time.monotonic() < deadline:
+                while ready and not _has(link, services) and time.monotonic() < deadline:
                     link.connection.process_data_events(
                         time_limit=min(0.02, max(deadline - time.monotonic(), 0))
                     )
