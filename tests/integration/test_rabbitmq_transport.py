@@ -427,6 +427,10 @@ def test_relay_and_two_worker_processes_split_orders_through_the_broker(make_app
         "POTLUCK_TRANSPORT": "rabbitmq",
         "POTLUCK_BROKER_URL": BROKER_URL,
         "POTLUCK_BROKER_NAMESPACE": app.settings.broker_namespace,
+        # the same retry steps, hence the same delay queues (which the fixture deletes)
+        "POTLUCK_BUS_BACKOFF_BASE_SECONDS": str(app.settings.bus_backoff_base_seconds),
+        "POTLUCK_BUS_BACKOFF_MAX_SECONDS": str(app.settings.bus_backoff_max_seconds),
+        "POTLUCK_BUS_MAX_ATTEMPTS": str(app.settings.bus_max_attempts),
         "POTLUCK_LOG_JSON": "true",
     }
     worker = ["worker", "--service", "splitter", "--service", "wallets", "--service", "webhooks"]
