@@ -33,3 +33,18 @@ def test_anything_else_is_a_500_that_says_nothing_of_it():
     status, body, retry = answer(RuntimeError("secret internals"))
     assert (status, body["code"], retry) == (500, "internal_error", None)
     assert "secret" not in json.dumps(body)
+
+
+def test_a_lost_uniqueness_race_is_409_and_not_kept_for_idempotent_replay():
+    from sqlalchemy.exc import IntegrityError
+
+    from potluck.api.idempotency import keep_response
+
+    exc = IntegrityError("INSERT …", {}, Exception("duplicate key value violates unique"))
+    status, body, retry = answer(exc)
+    assert (status, body["code"], retry) == (409, "concurrent_conflict", "1")
+    assert "duplicate key" not in json.dumps(body)  # no database internals in the answer
+    raw = json.dumps(body).encode()
+    assert keep_response(409, "application/problem+json", raw) is False
+    other = json.dumps({"code": "order_exists"}).encode()
+    assert keep_response(409, "application/problem+json", other) is True

@@ -185,7 +185,7 @@ def install(app: FastAPI) -> None:
 
 def unexpected_error_response(exc: BaseException) -> JSONResponse:
     """The answer to an exception nobody handled: 503 if the database is down, else 500."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     # PoolTimeout: every pooled connection stayed busy for pool_timeout (overloaded).
@@ -198,6 +198,16 @@ def unexpected_error_response(exc: BaseException) -> JSONResponse:
             "database_unavailable",
             "the database is not answering; retry shortly",
             headers={"Retry-After": "2"},
+        )
+    if isinstance(exc, IntegrityError):
+        # Validation runs before every write, so a constraint that still refuses one means a
+        # concurrent request won a race (two adds of one email at once): nothing was written
+        # and the same request may simply be retried.
+        return problem_response(
+            409,
+            "concurrent_conflict",
+            "a concurrent request changed the same data; nothing was written, retry",
+            headers={"Retry-After": "1"},
         )
     return problem_response(500, "internal_error", "an unexpected error occurred")
 
