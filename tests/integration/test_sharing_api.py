@@ -587,9 +587,9 @@ def test_events_are_published(potluck, client, trio):
         rows = s.execute(select(OutboxEvent.type, OutboxEvent.data).order_by(OutboxEvent.id)).all()
     types = [t for t, _ in rows if not t.startswith("user.")]
     assert types == [
-        "group.created",
-        "member.added",
-        "member.added",
+        "sharing_group.created",
+        "sharing_member.added",
+        "sharing_member.added",
         "expense.created",
         "expense.updated",
         "expense.deleted",

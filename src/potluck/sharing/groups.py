@@ -313,7 +313,7 @@ def create_group(
     )
     publish(
         session,
-        "group.created",
+        "sharing_group.created",
         {
             "platform_id": None,
             "group_id": group_id,
@@ -335,7 +335,7 @@ def create_group(
             data={"email": m.email, "name": m.name},
             now=now,
         )
-        publish(session, "member.added", _member_event(m, group), now=now)
+        publish(session, "sharing_member.added", _member_event(m, group), now=now)
     return _group_view(session, group)
 
 
@@ -375,7 +375,7 @@ def add_member(
         data={"email": member.email, "name": member.name},
         now=now,
     )
-    publish(session, "member.added", _member_event(member, group), now=now)
+    publish(session, "sharing_member.added", _member_event(member, group), now=now)
     return member_view(member)
 
 
@@ -413,7 +413,7 @@ def remove_member(
         data={"email": member.email, "name": member.name},
         now=now,
     )
-    publish(session, "member.removed", _member_event(member, group), now=now)
+    publish(session, "sharing_member.removed", _member_event(member, group), now=now)
     return member_view(member)
 
 
