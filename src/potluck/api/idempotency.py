@@ -39,8 +39,8 @@ did not run, try again"):
   ``malformed_json`` (the request was refused before the endpoint started, so a corrected body
   may reuse the key) or ``unstorable_value`` (the database refused a value and the endpoint's
   transaction rolled back);
-- also not kept: a 409 ``concurrent_conflict`` (a constraint refused a write because a concurrent request
-  won a race; nothing was written, so a retry with the key runs again);
+- also not kept: a 409 ``concurrent_conflict`` (a constraint refused a write because a
+  concurrent request won a race; nothing was written, so a retry with the key runs again);
 - a response marked ``Cache-Control: no-store`` (one carrying a secret: an access token, a
   platform's secret key) is recorded without its body, so the secret never lands in this table;
   a replay of it answers 409 ``idempotent_replay_unavailable`` rather than running again.
