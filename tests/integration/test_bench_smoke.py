@@ -59,3 +59,12 @@ def test_marketplace_benchmark_runs_and_checks_its_books_on_sqlite():
         "sqlite: credits == orders, audit ok",
         "sqlite: every payout completed, audit ok",
     ]
+
+
+def test_sharing_benchmark_runs():
+    """Settle-up and parsing measured on tiny repetitions (no speed asserted)."""
+    from potluck.benchmarks import sharing
+
+    rows = sharing.run(runs=1)
+    assert [r["scenario"].split(",")[0] for r in rows] == ["simplify"] * 3 + ["parse"]
+    assert all(r["p50_ms"] >= 0 for r in rows)

@@ -242,5 +242,28 @@ def marketplace_command(
         console.print(f"figures written to {json_path}")
 
 
+@bench_app.command("sharing")
+def sharing_command(
+    runs: Annotated[int, typer.Option(help="Repetitions of each measurement.")] = 20,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Settle-up (simplify) and plain-language parsing latency (pure, no database)."""
+    from potluck.benchmarks import sharing
+
+    rows = sharing.run(runs=runs)
+    table = Table(title="Sharing benchmark (pure functions)")
+    for name in ("scenario", "p50 ms", "max ms", "note"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(r["scenario"], str(r["p50_ms"]), str(r["max_ms"]), r["note"])
+    console.print(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"figures": rows}, indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 if __name__ == "__main__":
     bench_app()
