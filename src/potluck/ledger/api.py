@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Response, status
 from potluck.api.deps import AppDep, CurrentPlatform, Principal
 from potluck.api.errors import problem_responses
 from potluck.api.pagination import PageDep
-from potluck.clock import utc
 from potluck.ledger import service as ledger
 from potluck.ledger.schemas import (
     AccountCreate,
@@ -98,22 +97,7 @@ def list_entries(
         rows, more = ledger.list_entries(
             s, account_id, limit=page.limit, starting_after=page.starting_after
         )
-    return EntryList(
-        data=[
-            EntryRead(
-                id=str(r["id"]),
-                transfer=r["transfer"],
-                kind=r["kind"],
-                side="debit" if r["side"] == "D" else "credit",
-                posted_delta=r["posted_delta"],
-                pending_delta=r["pending_delta"],
-                currency=r["currency"],
-                created_at=utc(r["created_at"]),
-            )
-            for r in rows
-        ],
-        has_more=more,
-    )
+    return EntryList(data=[EntryRead.of(r) for r in rows], has_more=more)
 
 
 @router.post(

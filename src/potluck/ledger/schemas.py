@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from potluck.api.types import Amount, ClientId, CurrencyCode, Metadata
+from potluck.clock import utc
 from potluck.ledger.service import AccountView, TransferView
 
 
@@ -162,6 +164,20 @@ class EntryRead(BaseModel):
     pending_delta: int
     currency: str
     created_at: datetime
+
+    @classmethod
+    def of(cls, r: Mapping[str, Any]) -> EntryRead:
+        """From a row of ``ledger.list_entries``."""
+        return cls(
+            id=str(r["id"]),
+            transfer=r["transfer"],
+            kind=r["kind"],
+            side="debit" if r["side"] == "D" else "credit",
+            posted_delta=r["posted_delta"],
+            pending_delta=r["pending_delta"],
+            currency=r["currency"],
+            created_at=utc(r["created_at"]),
+        )
 
 
 class EntryList(BaseModel):

@@ -10,7 +10,6 @@ from potluck.api.deps import AppDep, CurrentPlatform
 from potluck.api.errors import problem_responses
 from potluck.api.pagination import PageDep
 from potluck.api.types import CurrencyCode
-from potluck.clock import utc
 from potluck.ledger import service as ledger
 from potluck.ledger.schemas import EntryList, EntryRead
 from potluck.marketplace import service
@@ -94,22 +93,7 @@ def list_party_ledger(
         rows, more = ledger.list_entries(
             s, party.wallet_account_id, limit=page.limit, starting_after=page.starting_after
         )
-    return EntryList(
-        data=[
-            EntryRead(
-                id=str(r["id"]),
-                transfer=r["transfer"],
-                kind=r["kind"],
-                side="debit" if r["side"] == "D" else "credit",
-                posted_delta=r["posted_delta"],
-                pending_delta=r["pending_delta"],
-                currency=r["currency"],
-                created_at=utc(r["created_at"]),
-            )
-            for r in rows
-        ],
-        has_more=more,
-    )
+    return EntryList(data=[EntryRead.of(r) for r in rows], has_more=more)
 
 
 # ---------------------------------------------------------------- split rules

@@ -26,6 +26,7 @@ from potluck.marketplace.models import (
 )
 from potluck.marketplace.parties import platform_scope
 from potluck.marketplace.rules import check_split_parties, current_split_rules
+from potluck.paging import page_of
 from potluck.splits import SplitError, SplitRules, allocate_split, validate_rules
 
 # ---------------------------------------------------------------- orders
@@ -275,16 +276,13 @@ def list_orders(
     query = select(Order).where(Order.platform_id == platform_id)
     if order_id is not None:
         query = query.where(Order.order_id == order_id)
-    if starting_after is not None:
-        known = session.scalar(
-            select(Order.id).where(Order.platform_id == platform_id, Order.id == starting_after)
-        )
-        if known is None:
-            raise DomainError(
-                "invalid_cursor",
-                f"starting_after: no order {starting_after}",
-                field="starting_after",
-            )
-        query = query.where(Order.id > starting_after)
-    rows = session.execute(query.order_by(Order.id).limit(limit + 1)).scalars().all()
-    return order_views(session, rows[:limit]), len(rows) > limit
+    rows, more = page_of(
+        session,
+        query,
+        Order.id,
+        visible=Order.platform_id == platform_id,
+        limit=limit,
+        starting_after=starting_after,
+        noun="order",
+    )
+    return order_views(session, rows), more

@@ -16,6 +16,7 @@ from potluck.marketplace.models import (
     Party,
 )
 from potluck.money import check_currency
+from potluck.paging import page_of
 
 PARTY_KINDS = ("merchant", "partner", "platform")
 WALLET_CODE = "wallet"
@@ -101,19 +102,16 @@ def list_parties(
     session: Session, *, platform_id: str, limit: int, starting_after: str | None = None
 ) -> tuple[list[PartyView], bool]:
     query = select(Party).where(Party.platform_id == platform_id)
-    if starting_after is not None:
-        get_cursor = session.scalar(
-            select(Party.id).where(Party.platform_id == platform_id, Party.id == starting_after)
-        )
-        if get_cursor is None:
-            raise DomainError(
-                "invalid_cursor",
-                f"starting_after: no party {starting_after}",
-                field="starting_after",
-            )
-        query = query.where(Party.id > starting_after)
-    rows = session.execute(query.order_by(Party.id).limit(limit + 1)).scalars().all()
-    return [_view(p) for p in rows[:limit]], len(rows) > limit
+    rows, more = page_of(
+        session,
+        query,
+        Party.id,
+        visible=Party.platform_id == platform_id,
+        limit=limit,
+        starting_after=starting_after,
+        noun="party",
+    )
+    return [_view(p) for p in rows], more
 
 
 def wallet_balance(session: Session, party: PartyView) -> ledger.AccountView:

@@ -23,6 +23,7 @@ from potluck.errors import DomainError
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
 from potluck.marketplace import service as marketplace
+from potluck.paging import page_of
 from potluck.payouts import routing, states
 from potluck.payouts.models import BankAccount, Payout, PayoutTransition
 
@@ -169,21 +170,16 @@ def list_bank_accounts(
 ) -> tuple[list[BankAccountView], bool]:
     marketplace.get_party(session, party_id, platform_id=platform_id)
     query = select(BankAccount).where(BankAccount.party_id == party_id)
-    if starting_after is not None:
-        known = session.scalar(
-            select(BankAccount.id).where(
-                BankAccount.party_id == party_id, BankAccount.id == starting_after
-            )
-        )
-        if known is None:
-            raise DomainError(
-                "invalid_cursor",
-                f"starting_after: no bank account {starting_after}",
-                field="starting_after",
-            )
-        query = query.where(BankAccount.id > starting_after)
-    rows = session.execute(query.order_by(BankAccount.id).limit(limit + 1)).scalars().all()
-    return [_bank_view(b) for b in rows[:limit]], len(rows) > limit
+    rows, more = page_of(
+        session,
+        query,
+        BankAccount.id,
+        visible=BankAccount.party_id == party_id,
+        limit=limit,
+        starting_after=starting_after,
+        noun="bank account",
+    )
+    return [_bank_view(b) for b in rows], more
 
 
 def _bank_account_of(session: Session, bank_account_id: str, *, party_id: str) -> BankAccount:
@@ -465,18 +461,14 @@ def list_payouts(
         query = query.where(Payout.party_id == party_id)
     if status is not None:
         query = query.where(Payout.status == status)
-    if starting_after is not None:
-        known = session.scalar(
-            select(Payout.id).where(Payout.platform_id == platform_id, Payout.id == starting_after)
-        )
-        if known is None:
-            raise DomainError(
-                "invalid_cursor",
-                f"starting_after: no payout {starting_after}",
-                field="starting_after",
-            )
-        query = query.where(Payout.id > starting_after)
-    rows = session.execute(query.order_by(Payout.id).limit(limit + 1)).scalars().all()
-    page = list(rows[:limit])
+    page, more = page_of(
+        session,
+        query,
+        Payout.id,
+        visible=Payout.platform_id == platform_id,
+        limit=limit,
+        starting_after=starting_after,
+        noun="payout",
+    )
     histories = _histories(session, [p.id for p in page])
-    return [_payout_view(p, histories[p.id]) for p in page], len(rows) > limit
+    return [_payout_view(p, histories[p.id]) for p in page], more
