@@ -6,6 +6,7 @@ Nothing connects to anything at import time; tests pass their own database and c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -15,6 +16,7 @@ from potluck.clock import Clock, SystemClock
 from potluck.config import Settings, get_settings
 from potluck.db import Database, make_engine
 from potluck.identity.cache import PrincipalCache
+from potluck.payments.providers import make_providers
 from potluck.payouts.bank import BankAdapter, make_bank_adapter
 
 
@@ -34,19 +36,25 @@ class Potluck:
     # The HTTP transport outbound webhooks are sent through (None: the network); tests
     # pass an httpx.MockTransport here.
     webhook_transport: httpx.BaseTransport | None = None
+    # Payment providers by name (payments/providers, POTLUCK_PAYMENT_PROVIDER picks the
+    # default); tests replace or script them.
+    providers: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.bus = Bus(self)
         self.principals = PrincipalCache(self.settings.auth_cache_seconds)
         self.bank = make_bank_adapter(self.settings, self.db, self.clock)
+        self.providers = make_providers(self.settings, self.db, self.clock)
 
 
 def register_handlers(registry: HandlerRegistry) -> None:
     """Every product registers its event handlers here."""
     from potluck import maintenance
+    from potluck.checkout import handlers as checkout_handlers
     from potluck.ledger import handlers as ledger_handlers
     from potluck.marketplace import handlers as marketplace_handlers
     from potluck.notify import handlers as notify_handlers
+    from potluck.payments import handlers as payments_handlers
     from potluck.payouts import handlers as payouts_handlers
     from potluck.sharing import handlers as sharing_handlers
 
@@ -56,6 +64,8 @@ def register_handlers(registry: HandlerRegistry) -> None:
     payouts_handlers.register(registry)
     notify_handlers.register(registry)
     sharing_handlers.register(registry)
+    payments_handlers.register(registry)
+    checkout_handlers.register(registry)
 
 
 def bootstrap(

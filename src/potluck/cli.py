@@ -41,6 +41,20 @@ def _mount_bench() -> None:
 _mount_bench()
 
 
+def _mount_products() -> None:
+    from potluck.bus.status import status_command
+    from potluck.payments.cli import reconcile_app
+    from potluck.sharing.cli import fx_app, import_app
+
+    app.add_typer(fx_app, name="fx")
+    app.add_typer(import_app, name="import")
+    app.add_typer(reconcile_app, name="reconcile")
+    app.command("status")(status_command)
+
+
+_mount_products()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

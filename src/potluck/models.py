@@ -2,11 +2,13 @@
 
 from potluck.api import models as api_models
 from potluck.bus import models as bus_models
+from potluck.checkout import models as checkout_models
 from potluck.db import Base
 from potluck.identity import models as identity_models
 from potluck.ledger import models as ledger_models
 from potluck.marketplace import models as marketplace_models
 from potluck.notify import models as notify_models
+from potluck.payments import models as payments_models
 from potluck.payouts import models as payouts_models
 from potluck.sharing import models as sharing_models
 
@@ -15,11 +17,13 @@ metadata = Base.metadata
 __all__ = [
     "api_models",
     "bus_models",
+    "checkout_models",
     "identity_models",
     "ledger_models",
     "marketplace_models",
     "metadata",
     "notify_models",
+    "payments_models",
     "payouts_models",
     "sharing_models",
 ]

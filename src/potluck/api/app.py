@@ -57,11 +57,13 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.add_middleware(observability.RequestContextMiddleware, metrics=app.state.metrics)
 
     from potluck.api.ops import router as ops_router
+    from potluck.checkout.api import router as checkout_router
     from potluck.identity.api import router as identity_router
     from potluck.ledger.api import router as ledger_router
     from potluck.marketplace.api import router as marketplace_router
     from potluck.nlp.api import router as nlp_router
     from potluck.notify.api import router as notify_router
+    from potluck.payments.api import router as payments_router
     from potluck.payouts.api import router as payouts_router
     from potluck.sharing.api import router as sharing_router
 
@@ -73,4 +75,6 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.include_router(notify_router)
     app.include_router(sharing_router)
     app.include_router(nlp_router)
+    app.include_router(payments_router)
+    app.include_router(checkout_router)
     return app

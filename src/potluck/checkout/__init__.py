@@ -1,0 +1,2 @@
+"""Checkout: merchant catalogue, group orders paid in shares, expiry and fallback,
+merchant orders."""

@@ -1,0 +1,2 @@
+"""Payments: payment intents, provider adapters (sandbox, stripe, razorpay), provider
+webhooks, refunds, reconciliation."""
