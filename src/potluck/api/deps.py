@@ -94,6 +94,16 @@ async def current_platform(
     return principal
 
 
+async def current_admin(
+    principal: Annotated[Principal, Depends(current_user)],
+) -> Principal:
+    """A person with the admin role (``potluck users promote EMAIL``)."""
+    if principal.role != "admin":
+        raise ProblemError(403, "admin_required", "this endpoint is for administrators")
+    return principal
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentUser = Annotated[Principal, Depends(current_user)]
 CurrentPlatform = Annotated[Principal, Depends(current_platform)]
+CurrentAdmin = Annotated[Principal, Depends(current_admin)]
