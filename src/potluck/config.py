@@ -104,6 +104,30 @@ class Settings(BaseSettings):
     payout_recovery_interval_seconds: int = Field(default=60, ge=1)
     payout_batch_size: int = Field(default=20, ge=1, le=500)
     payout_send_concurrency: int = Field(default=8, ge=1, le=64)
+    # payments (settings of src/potluck/payments/ and its provider adapters go here)
+    payment_provider: Literal["sandbox", "stripe", "razorpay"] = Field(
+        default="sandbox", description="Provider new payment intents are created with."
+    )
+    sandbox_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the sandbox provider's webhooks; unset: derived from the secret key "
+        "(HMAC), so every process of one installation agrees.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where this installation is reached from outside (hosted payment links).",
+    )
+    payment_reconcile_interval_seconds: int = Field(default=300, ge=1)
+    payment_stale_after_seconds: int = Field(
+        default=1800, ge=1, description="A requires_payment intent older than this is reconciled."
+    )
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    razorpay_key_id: SecretStr | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_api_base: str = "https://api.razorpay.com"
     # webhooks (settings of src/potluck/notify/ go here)
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one webhook POST (connect + read)."
