@@ -169,9 +169,13 @@ def record_order(
     amount: int,
     currency: str,
     split: SplitRules | None = None,
+    funding_account_id: str | None = None,
     now: datetime,
 ) -> OrderView:
     """Record a paid order: PSP receivable → clearing, ``order.recorded``; split later.
+
+    ``funding_account_id`` is where the order's money comes from when it is not the PSP
+    receivable: checkout passes a group order's escrow (same platform book and currency).
 
     Refused before any write: bad amount or currency, rules that are missing, invalid or
     larger than the amount (422); the platform's ``order_id`` already recorded (409).
@@ -228,7 +232,7 @@ def record_order(
     ledger.create_transfer(
         session,
         ledger.NewTransfer(
-            debit_account_id=accounts[PSP_RECEIVABLE_CODE],
+            debit_account_id=funding_account_id or accounts[PSP_RECEIVABLE_CODE],
             credit_account_id=accounts[CLEARING_CODE],
             amount=amount,
             currency=currency,
