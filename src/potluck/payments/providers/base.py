@@ -29,6 +29,35 @@ class WebhookSignatureError(Exception):
     """The webhook's signature is missing, malformed, wrong or too old (→ 400, nothing stored)."""
 
 
+class ProviderError(Exception):
+    """A provider call failed, in our terms.
+
+    ``retryable`` means the same call with the same ids may succeed later and is safe to
+    repeat (network errors, timeouts, 5xx, rate limits: the provider may or may not have acted,
+    and our idempotency key makes the repeat harmless). ``retryable=False`` is a refusal that a
+    repeat will not change (card declined, invalid request, unknown id). ``code`` is the
+    provider's own error code where it gives one (``card_declined``, ``resource_missing``,
+    ``BAD_REQUEST_ERROR``) or ours (``timeout``, ``network_error``, ``bad_response``,
+    ``currency_not_supported``, ``invalid_reference``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        provider: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(f"{provider or 'provider'}: {code}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.provider = provider
+        self.http_status = http_status
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderIntent:
     """What the provider says about one payment intent."""
