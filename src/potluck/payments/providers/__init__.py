@@ -1,15 +1,61 @@
-"""Payment provider adapters behind one interface (``PaymentProvider``)."""
+"""Payment provider adapters behind one interface (``PaymentProvider``).
+
+``make_providers`` builds every adapter that is configured: the sandbox always (it needs
+nothing), Stripe and Razorpay when their keys are set. ``settings.payment_provider`` names the
+one new intents are created with.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from potluck.clock import Clock
     from potluck.config import Settings
     from potluck.db import Database
 
+# The caller's transaction, for an adapter that keeps its state in our database (the sandbox):
+# it writes there instead of opening a second transaction, which on SQLite would wait for the
+# caller's write lock forever. Adapters that talk HTTP ignore it.
+_bound_session: ContextVar[Session | None] = ContextVar("payments_bound_session", default=None)
+
+
+@contextmanager
+def bound_session(session: Session) -> Iterator[None]:
+    token = _bound_session.set(session)
+    try:
+        yield
+    finally:
+        _bound_session.reset(token)
+
+
+def current_session() -> Session | None:
+    return _bound_session.get()
+
 
 def make_providers(settings: Settings, db: Database, clock: Clock) -> dict[str, Any]:
-    """The configured providers by name (filled in by the payments work)."""
-    return {}
+    """The configured providers by name."""
+    from potluck.payments.providers.sandbox import SandboxProvider
+
+    providers: dict[str, Any] = {"sandbox": SandboxProvider(settings, db, clock)}
+    # The Stripe and Razorpay adapters are built when their module exists and is configured.
+    for name, configured in (
+        ("stripe", settings.stripe_api_key is not None),
+        ("razorpay", settings.razorpay_key_id is not None),
+    ):
+        if not configured and settings.payment_provider != name:
+            continue
+        try:
+            module = importlib.import_module(f"potluck.payments.providers.{name}")
+        except ModuleNotFoundError:
+            continue
+        factory = getattr(module, "make_provider", None)
+        if factory is not None:
+            providers[name] = factory(settings, db, clock)
+    return providers
