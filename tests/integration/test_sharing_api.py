@@ -289,8 +289,8 @@ def test_refusals_persist_nothing(client, trio):
             json={"description": "x", "amount": 100, "currency": "USD"},
         ),
         422,
-        "currency_not_supported_yet",
-        "currency",
+        "fx_rate_missing",
+        "fx_rate",
     )
     r = client.post(
         f"/v1/groups/{gid}/expenses", headers=ada, json={"description": "x", "amount": 12.5}

@@ -11,13 +11,20 @@ a reversal uses ``-rp<i>`` / ``-ro<i>``. Every change bumps ``version`` and is k
 * delete: reverse the posted version (nothing is posted while deleted);
 * restore: post the restored content again under the new version.
 
+Another currency than the group's (``currency`` + ``fx_rate``, or a rate from the table in
+``sharing.fx``): the request's amount, payers and split are kept as entered
+(``original_amount``, ``original_currency``, ``original_paid_by``, ``split``) and the expense
+is converted once to the group currency (``amount``, ``paid_by``, ``owed``), where it is split
+so the shares still sum exactly.
+
 The expense row is locked (``FOR UPDATE``) for a change, so two concurrent edits serialise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +35,8 @@ from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
+from potluck.money import is_currency
+from potluck.sharing import fx
 from potluck.sharing.groups import group_scope, membership, record_activity
 from potluck.sharing.models import (
     Expense,
@@ -81,6 +90,11 @@ class ExpenseView:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    original_amount: int | None = None
+    original_currency: str | None = None
+    fx_rate: str | None = None
+    repeat: str | None = None
+    series_id: str | None = None
 
 
 def expense_not_found(expense_id: str) -> DomainError:
@@ -138,6 +152,11 @@ def expense_view(e: Expense) -> ExpenseView:
         utc(e.created_at),
         utc(e.updated_at),
         utc(e.deleted_at) if e.deleted_at is not None else None,
+        e.original_amount,
+        e.original_currency,
+        e.fx_rate,
+        e.repeat,
+        e.series_id,
     )
 
 
@@ -153,6 +172,10 @@ def _snapshot(e: Expense) -> dict[str, Any]:
         "split": dict(e.split),
         "owed": [[m, a] for m, a in _pairs(e.owed)],
         "deleted": e.deleted_at is not None,
+        "original_amount": e.original_amount,
+        "original_currency": e.original_currency,
+        "fx_rate": e.fx_rate,
+        "original_paid_by": e.original_paid_by,
     }
 
 
@@ -209,13 +232,113 @@ def _accounts(s: Session, group_id: str) -> dict[str, str]:
 
 
 def _check_currency(group: SharingGroup, currency: str | None) -> str:
-    if currency is None or currency == group.currency:
+    if currency is None:
         return group.currency
-    raise DomainError(
-        "currency_not_supported_yet",
-        f"this group keeps its accounts in {group.currency}; an expense in {currency} "
-        "cannot be converted yet",
-        field="currency",
+    if not isinstance(currency, str) or not is_currency(currency):
+        raise DomainError(
+            "unknown_currency", f"'{currency}' is not an ISO 4217 currency code", field="currency"
+        )
+    return currency
+
+
+def _rate(
+    s: Session,
+    group: SharingGroup,
+    currency: str,
+    fx_rate: Decimal | str | None,
+    *,
+    on: date,
+    kept: str | None = None,
+) -> Decimal | None:
+    """The rate from ``currency`` to the group's: the request's, else ``kept`` (the stored
+    one, on an update that keeps the currency), else the table's latest on or before ``on``.
+    None for the group's own currency (a rate other than 1 is then refused)."""
+    if currency == group.currency:
+        if fx_rate is not None and fx.parse_rate(fx_rate) != 1:
+            raise DomainError(
+                "fx_rate_not_applicable",
+                f"the expense is in the group's currency ({group.currency}): no rate applies",
+                field="fx_rate",
+            )
+        return None
+    if fx_rate is not None:
+        return fx.parse_rate(fx_rate)
+    if kept is not None:
+        return Decimal(kept)
+    return fx.lookup_rate(s, currency, group.currency, on)
+
+
+def _convert_split(split: ExpenseSplit, original: int, converted: int) -> ExpenseSplit:
+    """The split with its money values (exact shares, items, tax, tip, adjustments) in the
+    group currency: exact shares and items + tax + tip are spread over the converted total
+    (largest remainder), so they still sum exactly; adjustments are converted one by one."""
+    if split.method == "exact":
+        values = fx.spread(converted, [int(sh.value or 0) for sh in split.shares])
+        return replace(
+            split,
+            shares=tuple(replace(sh, value=v) for sh, v in zip(split.shares, values, strict=True)),
+        )
+    if split.method == "itemized":
+        parts = fx.spread(converted, [i.amount for i in split.items] + [split.tax, split.tip])
+        items = tuple(replace(i, amount=a) for i, a in zip(split.items, parts, strict=False))
+        return replace(split, items=items, tax=parts[-2], tip=parts[-1])
+    if split.method == "adjustment":
+        ratio = Decimal(converted) / Decimal(original) if original else Decimal(0)
+        shares = []
+        for sh in split.shares:
+            v = int(sh.value or 0)
+            c = int((Decimal(abs(v)) * ratio).to_integral_value())
+            shares.append(replace(sh, value=c if v >= 0 else -c))
+        return replace(split, shares=tuple(shares))
+    return split  # equal, percent, shares: weights, no currency
+
+
+@dataclass(frozen=True, slots=True)
+class _Posted:
+    """An expense as entered and as posted (in the group currency)."""
+
+    amount: int
+    paid_by: list[tuple[str, int]]
+    owed: list[tuple[str, int]]
+    original_amount: int | None
+    original_currency: str | None
+    fx_rate: str | None
+    original_paid_by: list[tuple[str, int]] | None
+
+
+def _post_form(
+    group: SharingGroup,
+    *,
+    amount: int,
+    currency: str,
+    rate: Decimal | None,
+    split: ExpenseSplit,
+    paid_by: list[tuple[str, int]],
+    members: list[str],
+) -> _Posted:
+    """Validate the expense as entered, then convert it to the group currency (if needed)
+    and split it there."""
+    entered = _compute(amount=amount, split=split, paid_by=paid_by, members=members)
+    if rate is None:
+        return _Posted(amount, entered.paid_by, entered.owed, None, None, None, None)
+    converted = fx.check_converted(
+        fx.convert(amount, rate, from_currency=currency, to_currency=group.currency)
+    )
+    payers = fx.spread(converted, [a for _, a in entered.paid_by])
+    posted = _compute(
+        amount=converted,
+        split=_convert_split(split, amount, converted),
+        paid_by=[(m, a) for (m, _), a in zip(entered.paid_by, payers, strict=True) if a != 0],
+        members=members,
+    )
+    return _Posted(
+        converted,
+        posted.paid_by,
+        posted.owed,
+        amount,
+        currency,
+        fx.rate_text(rate),
+        entered.paid_by,
     )
 
 
@@ -274,6 +397,10 @@ def _event(e: Expense, *, user_id: str) -> dict[str, Any]:
         "description": e.description,
         "amount": e.amount,
         "currency": e.currency,
+        "original_amount": e.original_amount,
+        "original_currency": e.original_currency,
+        "fx_rate": e.fx_rate,
+        "series_id": e.series_id,
         "paid_by": [{"member_id": m, "amount": a} for m, a in _pairs(e.paid_by)],
         "owed": [{"member_id": m, "amount": a} for m, a in _pairs(e.owed)],
         "by_user_id": user_id,
@@ -281,7 +408,7 @@ def _event(e: Expense, *, user_id: str) -> dict[str, Any]:
 
 
 def _record(
-    s: Session, e: Expense, *, action: str, user_id: str, actor: str, now: datetime
+    s: Session, e: Expense, *, action: str, user_id: str, actor: str | None, now: datetime
 ) -> None:
     s.add(
         ExpenseVersion(
@@ -299,7 +426,16 @@ def _record(
         type=f"expense.{action}",
         actor=actor,
         subject=e.id,
-        data={"description": e.description, "amount": e.amount, "currency": e.currency},
+        data={"description": e.description, "amount": e.amount, "currency": e.currency}
+        | (
+            {
+                "original_amount": e.original_amount,
+                "original_currency": e.original_currency,
+                "fx_rate": e.fx_rate,
+            }
+            if e.original_currency
+            else {}
+        ),
         now=now,
     )
     publish(s, f"expense.{action}", _event(e, user_id=user_id), now=now)
@@ -316,50 +452,159 @@ def create_expense(
     description: str,
     amount: int,
     currency: str | None = None,
+    fx_rate: Decimal | str | None = None,
     date: date | None = None,
     category: str | None = None,
     notes: str = "",
     paid_by: list[tuple[str, int]] | None = None,
     split: ExpenseSplit | None = None,
+    repeat: str | None = None,
     now: datetime,
 ) -> ExpenseView:
+    """A new expense, posted to the ledger.
+
+    ``amount``, ``paid_by`` and exact/itemized values are in ``currency`` (default: the
+    group's). Another currency is converted with ``fx_rate`` (an exact decimal: 1 unit of
+    ``currency`` = ``fx_rate`` group units; a ``Decimal`` or a string, never a float), or
+    without it with the rates table's latest rate on or before ``date`` (422
+    ``fx_rate_missing`` naming the pair if there is none). ``repeat`` (weekly, fortnightly,
+    monthly, yearly) makes it the first of a recurring series.
+    """
     group, me = membership(session, group_id, user_id=user_id)
+    prepared = prepare_expense(
+        session,
+        group=group,
+        actor=me,
+        description=description,
+        amount=amount,
+        currency=currency,
+        fx_rate=fx_rate,
+        date=date,
+        category=category,
+        notes=notes,
+        paid_by=paid_by,
+        split=split,
+        repeat=repeat,
+        now=now,
+    )
+    return insert_expense(session, prepared, actor=me, user_id=user_id, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedExpense:
+    """A new expense checked and converted, nothing written yet (``prepare_expense``)."""
+
+    group: SharingGroup
+    description: str
+    category: str
+    notes: str
+    date: date
+    split: ExpenseSplit
+    posted: _Posted
+    repeat: str | None
+
+
+def prepare_expense(
+    session: Session,
+    *,
+    group: SharingGroup,
+    actor: SharingMember | None,
+    description: str,
+    amount: int,
+    currency: str | None = None,
+    fx_rate: Decimal | str | None = None,
+    date: date | None = None,
+    category: str | None = None,
+    notes: str = "",
+    paid_by: list[tuple[str, int]] | None = None,
+    split: ExpenseSplit | None = None,
+    repeat: str | None = None,
+    now: datetime,
+) -> PreparedExpense:
+    """Every check of a new expense (a ``DomainError`` if refused), and its conversion;
+    writes nothing."""
+    from potluck.sharing import recurring
+
     description = _text(description, "description", DESCRIPTION_MAX, required=True)
     category = _text(category or DEFAULT_CATEGORY, "category", CATEGORY_MAX, required=True)
     notes = _text(notes, "notes", NOTES_MAX, required=False)
+    if repeat is not None:
+        recurring.check_repeat(repeat)
     currency = _check_currency(group, currency)
-    paid_by = paid_by if paid_by is not None else [(me.id, amount)]
+    day = date or now.date()
+    rate = _rate(session, group, currency, fx_rate, on=day)
+    if paid_by is None:
+        if actor is None:
+            raise DomainError("paid_by_required", "say who paid", field="paid_by")
+        paid_by = [(actor.id, amount)]
     split = split or ExpenseSplit("equal")
-    computed = _compute(
-        amount=amount, split=split, paid_by=paid_by, members=_active_member_ids(session, group.id)
+    posted = _post_form(
+        group,
+        amount=amount,
+        currency=currency,
+        rate=rate,
+        split=split,
+        paid_by=paid_by,
+        members=_active_member_ids(session, group.id),
     )
+    return PreparedExpense(group, description, category, notes, day, split, posted, repeat)
+
+
+def insert_expense(
+    session: Session,
+    prepared: PreparedExpense,
+    *,
+    actor: SharingMember | None,
+    user_id: str,
+    series_id: str | None = None,
+    now: datetime,
+) -> ExpenseView:
+    """Write a prepared expense and post it (recurring occurrences come here with ``actor``
+    None when the series' creator has left)."""
+    from potluck.sharing import recurring
+
+    group, posted = prepared.group, prepared.posted
     e = Expense(
         id=new_id("exp"),
         group_id=group.id,
         version=1,
         posted_version=1,
-        description=description,
-        amount=amount,
-        currency=currency,
-        date=date or now.date(),
-        category=category,
-        notes=notes,
-        paid_by=[[m, a] for m, a in computed.paid_by],
-        split=split_to_doc(split),
-        owed=[[m, a] for m, a in computed.owed],
+        description=prepared.description,
+        amount=posted.amount,
+        currency=group.currency,
+        date=prepared.date,
+        category=prepared.category,
+        notes=prepared.notes,
+        paid_by=[[m, a] for m, a in posted.paid_by],
+        split=split_to_doc(prepared.split),
+        owed=[[m, a] for m, a in posted.owed],
         created_by=user_id,
         created_at=now,
         updated_at=now,
         deleted_at=None,
+        original_amount=posted.original_amount,
+        original_currency=posted.original_currency,
+        fx_rate=posted.fx_rate,
+        original_paid_by=_doc_pairs(posted.original_paid_by),
+        series_id=series_id,
+        repeat=None,
     )
     session.add(e)
     session.flush()
     ledger.create_transfers(
         session, _ops(session, group, e, 1, reverse=False), now=now, scope=group_scope(group.id)
     )
-    _record(session, e, action="created", user_id=user_id, actor=me.id, now=now)
+    _record(
+        session, e, action="created", user_id=user_id, actor=actor.id if actor else None, now=now
+    )
+    if prepared.repeat is not None:
+        recurring.start(session, e, prepared.repeat, now=now)
     session.flush()
     return expense_view(e)
+
+
+def _doc_pairs(pairs: list[tuple[str, int]] | None) -> list[list[Any]] | None:
+    return None if pairs is None else [[m, a] for m, a in pairs]
 
 
 def _locked(
@@ -375,6 +620,9 @@ def _locked(
     return group, me, e
 
 
+_UNSET: Any = object()
+
+
 def update_expense(
     session: Session,
     *,
@@ -384,28 +632,47 @@ def update_expense(
     description: str | None = None,
     amount: int | None = None,
     currency: str | None = None,
+    fx_rate: Decimal | str | None = None,
     date: date | None = None,
     category: str | None = None,
     notes: str | None = None,
     paid_by: list[tuple[str, int]] | None = None,
     split: ExpenseSplit | None = None,
+    repeat: str | None = _UNSET,
 ) -> ExpenseView:
     """Change an expense: the old version is reversed and the new one posted, atomically.
 
-    Without ``paid_by``, a new amount goes to the single payer (several payers: 422
-    ``paid_by_required``); without ``split``, the stored split is used again. A change that
-    changes nothing adds no version.
+    ``amount``, ``paid_by`` and the split are in the expense's currency as entered
+    (``original_currency`` when it was converted). Without ``paid_by``, a new amount goes to
+    the single payer (several payers: 422 ``paid_by_required``); without ``split``, the
+    stored split is used again. A new ``currency`` needs the ``amount`` in it (422
+    ``amount_required``) and takes ``fx_rate`` or the table's rate on the expense date; the
+    same currency keeps the stored rate unless ``fx_rate`` is given. ``repeat`` (given, even
+    None) changes or stops the series. A change that changes nothing adds no version.
     """
+    from potluck.sharing import recurring
+
     group, me, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is not None:
         raise DomainError("expense_deleted", "restore the expense before changing it", status=409)
-    new_amount = amount if amount is not None else e.amount
+    if repeat is not _UNSET and repeat is not None:
+        recurring.check_repeat(repeat)
+    old_currency = e.original_currency or e.currency
+    old_amount = e.original_amount if e.original_amount is not None else e.amount
+    old_paid = _pairs(e.original_paid_by if e.original_currency else e.paid_by)
+    new_currency = _check_currency(group, currency) if currency is not None else old_currency
+    if new_currency != old_currency and amount is None:
+        raise DomainError(
+            "amount_required",
+            f"give the amount in {new_currency} when changing the currency",
+            field="amount",
+        )
+    new_amount = amount if amount is not None else old_amount
     if paid_by is None:
-        old = _pairs(e.paid_by)
-        if new_amount == e.amount:
-            paid_by = old
-        elif len(old) == 1:
-            paid_by = [(old[0][0], new_amount)]
+        if new_amount == old_amount:
+            paid_by = old_paid
+        elif len(old_paid) == 1:
+            paid_by = [(old_paid[0][0], new_amount)]
         else:
             raise DomainError(
                 "paid_by_required",
@@ -413,8 +680,19 @@ def update_expense(
                 field="paid_by",
             )
     new_split = split or split_from_doc(e.split)
-    computed = _compute(
+    rate = _rate(
+        session,
+        group,
+        new_currency,
+        fx_rate,
+        on=date or e.date,
+        kept=e.fx_rate if new_currency == old_currency else None,
+    )
+    posted = _post_form(
+        group,
         amount=new_amount,
+        currency=new_currency,
+        rate=rate,
         split=new_split,
         paid_by=paid_by,
         members=_active_member_ids(session, group.id),
@@ -425,18 +703,24 @@ def update_expense(
         category = _text(category, "category", CATEGORY_MAX, required=True)
     if notes is not None:
         notes = _text(notes, "notes", NOTES_MAX, required=False)
-    _check_currency(group, currency)
+    if repeat is not _UNSET:
+        recurring.change(session, e, repeat, now=now)
     unchanged = (
-        new_amount == e.amount
-        and [[m, a] for m, a in computed.paid_by] == [list(p) for p in e.paid_by]
-        and [[m, a] for m, a in computed.owed] == [list(o) for o in e.owed]
+        posted.amount == e.amount
+        and [[m, a] for m, a in posted.paid_by] == [list(p) for p in e.paid_by]
+        and [[m, a] for m, a in posted.owed] == [list(o) for o in e.owed]
         and split_to_doc(new_split) == dict(e.split)
+        and posted.original_amount == e.original_amount
+        and posted.original_currency == e.original_currency
+        and posted.fx_rate == e.fx_rate
+        and _doc_pairs(posted.original_paid_by) == e.original_paid_by
         and description in (None, e.description)
         and category in (None, e.category)
         and notes in (None, e.notes)
         and date in (None, e.date)
     )
     if unchanged:  # nothing to change: no new version, nothing posted
+        session.flush()
         return expense_view(e)
     # everything is valid: reverse the posted version, post the new one (one batch)
     old_version = e.posted_version
@@ -445,10 +729,14 @@ def update_expense(
         ops += _ops(session, group, e, old_version, reverse=True)
     e.version += 1
     e.posted_version = e.version
-    e.amount = new_amount
-    e.paid_by = [[m, a] for m, a in computed.paid_by]
-    e.owed = [[m, a] for m, a in computed.owed]
+    e.amount = posted.amount
+    e.paid_by = [[m, a] for m, a in posted.paid_by]
+    e.owed = [[m, a] for m, a in posted.owed]
     e.split = split_to_doc(new_split)
+    e.original_amount = posted.original_amount
+    e.original_currency = posted.original_currency
+    e.fx_rate = posted.fx_rate
+    e.original_paid_by = _doc_pairs(posted.original_paid_by)
     if description is not None:
         e.description = description
     if category is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from potluck.bus import Event, HandlerContext, HandlerRegistry
+from potluck.sharing import recurring
 from potluck.sharing.groups import claim_places
 
 
@@ -19,3 +20,4 @@ def on_user_registered(ctx: HandlerContext, event: Event) -> None:
 
 def register(registry: HandlerRegistry) -> None:
     registry.register("sharing", "user.registered", on_user_registered)
+    registry.register("sharing", recurring.DUE, recurring.on_due)

@@ -82,8 +82,59 @@ class Expense(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Another currency than the group's: what was entered, and the exact rate (a decimal
+    # string, 1 original unit = rate group units); ``amount``/``paid_by``/``owed`` are converted.
+    original_amount: Mapped[int | None] = mapped_column(Money64, nullable=True)
+    original_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    fx_rate: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    original_paid_by: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    # Recurring: the series' first expense id (on every occurrence and on the first itself);
+    # ``repeat`` is set on the first expense while the series runs.
+    series_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    repeat: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
-    __table_args__ = (Index("ix_sharing_expenses_group_id_id", "group_id", "id"),)
+    __table_args__ = (
+        Index("ix_sharing_expenses_group_id_id", "group_id", "id"),
+        Index("ix_sharing_expenses_series_id", "series_id"),
+    )
+
+
+class FxRate(Base):
+    """An exchange rate for a day: 1 ``base`` = ``rate`` ``quote`` (an exact decimal string)."""
+
+    __tablename__ = "sharing_fx_rates"
+
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    base: Mapped[str] = mapped_column(String(3), primary_key=True)
+    quote: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate: Mapped[str] = mapped_column(String(40), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_sharing_fx_rates_pair_date", "base", "quote", "date"),)
+
+
+class Recurrence(Base):
+    """The schedule of a recurring expense; the key is the series' first expense.
+
+    Occurrence ``seq`` (1, 2, …) falls on ``anchor_date`` + ``seq`` periods (month ends
+    clamped); ``generation`` changes when ``repeat`` changes, so older timers are ignored.
+    """
+
+    __tablename__ = "sharing_recurrences"
+
+    expense_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("sharing_expenses.id"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("sharing_groups.id"), nullable=False
+    )
+    repeat: Mapped[str] = mapped_column(String(16), nullable=False)
+    anchor_date: Mapped[date] = mapped_column(Date, nullable=False)
+    generation: Mapped[int] = mapped_column(BigInt, nullable=False)
+    seq: Mapped[int] = mapped_column(BigInt, nullable=False)  # the next occurrence
+    next_date: Mapped[date] = mapped_column(Date, nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class ExpenseVersion(Base):
