@@ -134,19 +134,26 @@ def relay() -> None:
     potluck = bootstrap()
     configure_logging(potluck.settings)
     console.print(f"relay: {_redact(potluck.settings.database_url)}", soft_wrap=True)
-    potluck.bus.run_relay(_stop_on_signals())
+    from potluck.bus.status import HeartbeatWriter
+
+    with HeartbeatWriter(potluck, "relay"):  # `potluck status` lists it
+        potluck.bus.run_relay(_stop_on_signals())
 
 
 @app.command()
 def worker(
     service: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--service",
             help="A service to consume (repeat for several): e.g. splitter, wallets, payouts, "
             "webhooks, ledger, maintenance.",
         ),
-    ],
+    ] = None,
+    list_services: Annotated[
+        bool,
+        typer.Option("--list", help="Print every service a worker can run, one a line; exit."),
+    ] = False,
 ) -> None:
     """Apply one pool's events (and run its pollers) until stopped (SIGTERM/SIGINT).
 
@@ -154,9 +161,19 @@ def worker(
     """
     from potluck import maintenance
     from potluck.api.observability import configure_logging
-    from potluck.bootstrap import bootstrap
+    from potluck.bootstrap import bootstrap, register_handlers
+    from potluck.bus.registry import HandlerRegistry
     from potluck.payouts import worker as payouts_worker
 
+    if list_services:  # from the handler registry; needs no database
+        registry = HandlerRegistry()
+        register_handlers(registry)
+        for name in registry.services():
+            typer.echo(name)
+        return
+    if not service:
+        err.print("give at least one --service (see `potluck worker --list`)")
+        raise typer.Exit(code=2)
     potluck = bootstrap()
     configure_logging(potluck.settings)
     known = potluck.registry.services()
@@ -169,8 +186,15 @@ def worker(
         maintenance.ensure_scheduled(potluck)
     if "payouts" in service:
         payouts_worker.ensure_recovery_scheduled(potluck)
+    if "payments" in service:
+        from potluck.payments import reconcile as payments_reconcile
+
+        payments_reconcile.ensure_scheduled(potluck)
     console.print(f"worker: {', '.join(service)}", soft_wrap=True)
-    potluck.bus.run_worker(list(service), _stop_on_signals())
+    from potluck.bus.status import HeartbeatWriter
+
+    with HeartbeatWriter(potluck, "worker", service):  # `potluck status` lists it
+        potluck.bus.run_worker(list(service), _stop_on_signals())
 
 
 @app.command()

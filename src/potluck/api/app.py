@@ -24,10 +24,12 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_workers:
+            from potluck.payments import reconcile as payments_reconcile
             from potluck.payouts import worker as payouts_worker
 
             maintenance.ensure_scheduled(potluck)
             payouts_worker.ensure_recovery_scheduled(potluck)
+            payments_reconcile.ensure_scheduled(potluck)
             potluck.bus.start()
         try:
             yield

@@ -7,7 +7,6 @@ one new intents are created with.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,22 +39,30 @@ def current_session() -> Session | None:
 
 
 def make_providers(settings: Settings, db: Database, clock: Clock) -> dict[str, Any]:
-    """The configured providers by name."""
+    """The configured providers by name: the sandbox always; Stripe and Razorpay when their
+    keys and webhook secrets are set."""
     from potluck.payments.providers.sandbox import SandboxProvider
 
     providers: dict[str, Any] = {"sandbox": SandboxProvider(settings, db, clock)}
-    # The Stripe and Razorpay adapters are built when their module exists and is configured.
-    for name, configured in (
-        ("stripe", settings.stripe_api_key is not None),
-        ("razorpay", settings.razorpay_key_id is not None),
+    if settings.stripe_api_key is not None and settings.stripe_webhook_secret is not None:
+        from potluck.payments.providers.stripe import StripeProvider
+
+        providers["stripe"] = StripeProvider(
+            api_key=settings.stripe_api_key.get_secret_value(),
+            webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
+            api_base=settings.stripe_api_base,
+        )
+    if (
+        settings.razorpay_key_id is not None
+        and settings.razorpay_key_secret is not None
+        and settings.razorpay_webhook_secret is not None
     ):
-        if not configured and settings.payment_provider != name:
-            continue
-        try:
-            module = importlib.import_module(f"potluck.payments.providers.{name}")
-        except ModuleNotFoundError:
-            continue
-        factory = getattr(module, "make_provider", None)
-        if factory is not None:
-            providers[name] = factory(settings, db, clock)
+        from potluck.payments.providers.razorpay import RazorpayProvider
+
+        providers["razorpay"] = RazorpayProvider(
+            key_id=settings.razorpay_key_id.get_secret_value(),
+            key_secret=settings.razorpay_key_secret.get_secret_value(),
+            webhook_secret=settings.razorpay_webhook_secret.get_secret_value(),
+            api_base=settings.razorpay_api_base,
+        )
     return providers
