@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     broker_reconnect_max_delay_seconds: float = Field(
         default=30.0, gt=0, description="Cap of the delay between two attempts to reconnect."
     )
+    # heartbeats and status (src/potluck/bus/status.py)
+    heartbeat_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often relays, workers and API processes write their heartbeat (0: off).",
+    )
+    heartbeat_stale_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process whose last heartbeat is older than this is listed as stale.",
+    )
     db_pool_size: int = 20
     # payouts (settings of src/potluck/payouts/ go here)
     bank_adapter: Literal["simulated"] = Field(

@@ -5,31 +5,64 @@
   broker speaks AMQP on its port; the bus's ``stats()`` are included when it has them. Not
   ready is a 503 problem+json whose ``checks`` say what failed.
 - ``/metrics``: Prometheus text exposition of the app's own registry.
+- ``GET /v1/admin/status`` (admins only): the report of ``potluck status``
+  (``potluck.bus.status.collect_status``): database, broker, outbox lag, queue depths, dead
+  letters and the relays, workers and API processes seen recently (heartbeats).
+
+While the app runs, the router's lifespan writes this API process's heartbeat
+(``kind`` ``api``, or ``embedded`` when the relay and workers run inside it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from potluck.api.deps import AppDep
+from potluck.api.deps import AppDep, CurrentAdmin
 from potluck.api.errors import problem_response, problem_responses
 from potluck.bootstrap import Potluck
+from potluck.bus.status import (
+    CHECK_TIMEOUT_SECONDS,
+    HeartbeatWriter,
+    check_broker,
+    check_database,
+    collect_status,
+)
+from potluck.clock import SystemClock
 
-router = APIRouter(tags=["operations"])
 
-CHECK_TIMEOUT_SECONDS = 3.0
-_AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+@asynccontextmanager
+async def heartbeat_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Write this API process's heartbeat while it serves.
+
+    Runs after the app's own lifespan has started (or not) the embedded bus. An app on a
+    test clock (FakeClock) writes none: a heartbeat reports wall-clock liveness.
+    """
+    potluck: Potluck | None = getattr(app.state, "potluck", None)
+    writer: HeartbeatWriter | None = None
+    if potluck is not None and isinstance(potluck.clock, SystemClock):
+        kind = "embedded" if potluck.bus.running else "api"
+        services = potluck.registry.services() if kind == "embedded" else []
+        writer = HeartbeatWriter(potluck, kind, services).start()
+    try:
+        yield
+    finally:
+        if writer is not None:
+            await anyio.to_thread.run_sync(writer.stop)
+
+
+router = APIRouter(tags=["operations"], lifespan=heartbeat_lifespan)
+
+__all__ = ["check_broker", "check_database", "router"]
 
 
 class Health(BaseModel):
@@ -50,23 +83,6 @@ class Ready(BaseModel):
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
     return Health(status="ok")
-
-
-def check_database(app: Potluck) -> None:
-    with app.db.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-
-
-def check_broker(url: str, timeout: float = CHECK_TIMEOUT_SECONDS) -> None:
-    """The broker accepts a connection and answers the AMQP 0-9-1 protocol header."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(_AMQP_HEADER)
-        frame = sock.recv(1)
-    if frame != b"\x01":  # a method frame: Connection.Start
-        raise ConnectionError(f"{host}:{port} does not speak AMQP 0-9-1")
 
 
 def _bus_stats(app: Potluck) -> dict[str, Any] | None:
@@ -133,3 +149,52 @@ async def readyz(app: AppDep) -> Ready | JSONResponse:
 def metrics(request: Request) -> Response:
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class ProcessSeen(BaseModel):
+    id: str
+    kind: str
+    services: list[str]
+    host: str
+    pid: int
+    started_at: str
+    last_seen_at: str
+    age_seconds: float
+    stale: bool
+    published: int
+    processed: int
+    errors: int
+
+
+class AdminStatus(BaseModel):
+    status: Literal["ok", "degraded"]
+    checked_at: str
+    transport: str
+    database: Check
+    broker: Check
+    outbox: dict[str, Any] | None
+    queues: dict[str, Any] | None
+    dead_letters: int | None
+    broker_queues: dict[str, int] | None = None
+    processes: list[ProcessSeen]
+    workers_seen: int
+    relays_seen: int
+    api_seen: int
+    stale: int
+    unconsumed_services: list[str]
+
+
+@router.get(
+    "/v1/admin/status",
+    response_model=AdminStatus,
+    response_model_exclude_none=False,
+    responses=problem_responses(401, 403),
+    summary="Operational status (admins)",
+)
+async def admin_status(app: AppDep, _admin: CurrentAdmin) -> AdminStatus:
+    """Database, broker, outbox lag, queue depths per service, dead letters, and the relays,
+    workers and API processes seen (stale: no heartbeat for ``heartbeat_stale_seconds``).
+
+    Always 200 for an admin: a degraded part is reported in the body (``status``)."""
+    report = await anyio.to_thread.run_sync(collect_status, app, abandon_on_cancel=True)
+    return AdminStatus.model_validate(report)

@@ -97,3 +97,36 @@ class InboxEntry(Base):
 OUTBOX = cast(Table, OutboxEvent.__table__)
 DELIVERIES = cast(Table, Delivery.__table__)
 INBOX = cast(Table, InboxEntry.__table__)
+
+
+class Heartbeat(Base):
+    """A running relay, worker or API process, as it last reported itself.
+
+    Each process writes its own row every ``heartbeat_interval_seconds`` (an upsert by id);
+    ``potluck status`` and ``GET /v1/admin/status`` list the rows seen recently and call the
+    others stale. A process that stops cleanly deletes its row.
+    """
+
+    __tablename__ = "bus_heartbeats"
+
+    # "<kind>:<host>:<pid>:<random>": unique per process start, so a restarted process with a
+    # recycled pid does not overwrite the row of the one that died.
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # relay | worker | api | embedded
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The services a worker consumes, comma-separated ("" for relays and API processes).
+    services: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Counters since the process started: events published (relays), deliveries handled
+    # (workers), loop errors (any).
+    published: Mapped[int] = mapped_column(BigInt, nullable=False, default=0)
+    processed: Mapped[int] = mapped_column(BigInt, nullable=False, default=0)
+    errors: Mapped[int] = mapped_column(BigInt, nullable=False, default=0)
+
+    __table_args__ = (Index("ix_bus_heartbeats_last_seen_at", "last_seen_at"),)
+
+
+HEARTBEATS = cast(Table, Heartbeat.__table__)

@@ -28,6 +28,8 @@ class Bus:
         self.transport: Transport = make_transport(app)
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        # What this process's loops did since it started (its heartbeat reports them).
+        self.counts = {"published": 0, "processed": 0, "errors": 0}
 
     # ------------------------------------------------------------ one step at a time
 
@@ -78,6 +80,11 @@ class Bus:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the embedded relay and workers run in this process (``start()``)."""
+        return any(t.is_alive() for t in self._threads)
+
     def stop(self, *, timeout: float = 10.0) -> None:
         """Ask the loops to finish their current round and wait for them."""
         self._stopping.set()
@@ -91,10 +98,15 @@ class Bus:
         interval = self.app.settings.bus_poll_interval_seconds
         while not self._stopping.is_set():
             try:
-                busy = self.relay_once() + self._work_deliveries() > 0
+                published = self.relay_once()
+                self.counts["published"] += published
+                processed = self._work_deliveries()
+                self.counts["processed"] += processed
+                busy = published + processed > 0
             except Exception:
                 # The loop must outlive a database hiccup; the next round retries.
                 log.exception("bus.loop_error")
+                self.counts["errors"] += 1
                 busy = False
             if not busy:
                 # Event.wait returns at once on stop(), so shutdown does not wait a full poll.
@@ -118,9 +130,12 @@ class Bus:
         interval = self.app.settings.bus_poll_interval_seconds
         while not stop.is_set():
             try:
-                busy = self.relay_once(limit=2 * self.app.settings.bus_batch_size) > 0
+                published = self.relay_once(limit=2 * self.app.settings.bus_batch_size)
+                self.counts["published"] += published
+                busy = published > 0
             except Exception:
                 log.exception("bus.relay_error")  # the database went away: try again
+                self.counts["errors"] += 1
                 busy = False
             if not busy:
                 stop.wait(interval)
@@ -133,12 +148,12 @@ class Bus:
             busy = False
             for service in services:
                 try:
-                    busy = (
-                        self.work_once(service, limit=2 * self.app.settings.bus_batch_size) > 0
-                        or busy
-                    )
+                    processed = self.work_once(service, limit=2 * self.app.settings.bus_batch_size)
+                    self.counts["processed"] += processed
+                    busy = processed > 0 or busy
                 except Exception:
                     log.exception("bus.worker_error", service=service)
+                    self.counts["errors"] += 1
             if not busy:
                 stop.wait(interval)
 
