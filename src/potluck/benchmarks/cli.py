@@ -244,24 +244,122 @@ def marketplace_command(
 
 @bench_app.command("sharing")
 def sharing_command(
-    runs: Annotated[int, typer.Option(help="Repetitions of each measurement.")] = 20,
+    backend: Annotated[Backend, typer.Option(help="Database(s) for Potluck.")] = Backend.sqlite,
+    ihatemoney: Annotated[
+        bool,
+        typer.Option(
+            "--ihatemoney/--no-ihatemoney",
+            help="Measure IHateMoney too (installed into bench/.venv-ihatemoney, gunicorn).",
+        ),
+    ] = True,
+    workers: Annotated[
+        int, typer.Option(help="Server processes for both (uvicorn / gunicorn sync workers).")
+    ] = 2,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients (threads).")] = 8,
+    create_expenses: Annotated[int, typer.Option(help="Expenses POSTed over HTTP.")] = 2_000,
+    settle_members: Annotated[int, typer.Option(help="Members, settle scenario.")] = 50,
+    settle_expenses: Annotated[int, typer.Option(help="Expenses, settle scenario.")] = 20_000,
+    large_members: Annotated[int, typer.Option(help="Members, large scenario.")] = 200,
+    large_expenses: Annotated[int, typer.Option(help="Expenses, large scenario.")] = 100_000,
+    runs: Annotated[int, typer.Option(help="Repetitions of each Potluck measurement.")] = 10,
+    ihm_runs: Annotated[int, typer.Option(help="Repetitions of IHateMoney's settle.")] = 3,
+    pure_only: Annotated[
+        bool, typer.Option(help="Only the pure functions (simplify, parse).")
+    ] = False,
+    quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
     ] = None,
 ) -> None:
-    """Settle-up (simplify) and plain-language parsing latency (pure, no database)."""
+    """Expenses over HTTP vs IHateMoney, balances + settle-up, simplify and parse latency."""
     from potluck.benchmarks import sharing
 
-    rows = sharing.run(runs=runs)
-    table = Table(title="Sharing benchmark (pure functions)")
-    for name in ("scenario", "p50 ms", "max ms", "note"):
+    if pure_only:
+        rows = sharing.run_pure(runs=runs)
+        table = Table(title="Sharing benchmark (pure functions)")
+        for name in ("scenario", "p50 ms", "max ms", "note"):
+            table.add_column(name)
+        for r in rows:
+            table.add_row(r["scenario"], str(r["p50_ms"]), str(r["max_ms"]), r["note"])
+        console.print(table)
+        if json_path:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps({"pure": rows}, indent=2) + "\n")
+        return
+    common: dict[str, Any] = {
+        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "ihatemoney": ihatemoney,
+        "workers": workers,
+        "clients": clients,
+    }
+    if quick:
+        opts = sharing.Options.quick(**common)
+    else:
+        opts = sharing.Options(
+            create_expenses=create_expenses,
+            settle_members=settle_members,
+            settle_expenses=settle_expenses,
+            large_members=large_members,
+            large_expenses=large_expenses,
+            runs=runs,
+            ihm_runs=ihm_runs,
+            **common,
+        )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = sharing.run(opts, RichProgress(progress))
+    table = Table(title="Sharing benchmark")
+    for name in ("system", "backend", "scenario", "ops", "seconds", "per s", "p50 ms", "p99 ms"):
         table.add_column(name)
-    for r in rows:
-        table.add_row(r["scenario"], str(r["p50_ms"]), str(r["max_ms"]), r["note"])
+    for f in report.figures:
+        table.add_row(
+            f.system,
+            f.backend,
+            f.scenario,
+            f"{f.operations:,}",
+            f"{f.seconds:,.2f}",
+            "-" if f.per_second is None else f"{f.per_second:,.0f}",
+            "-" if f.p50_ms is None else f"{f.p50_ms:,.2f}",
+            "-" if f.p99_ms is None else f"{f.p99_ms:,.2f}",
+        )
     console.print(table)
+    pure = Table(title="Pure functions")
+    for name in ("scenario", "p50 ms", "max ms", "note"):
+        pure.add_column(name)
+    for r in report.pure:
+        pure.add_row(r["scenario"], str(r["p50_ms"]), str(r["max_ms"]), r["note"])
+    console.print(pure)
+    targets = Table(title="Targets (issue 4)")
+    for name in ("target", "wanted", "measured", "result"):
+        targets.add_column(name)
+    for t in report.targets:
+        verdict = (
+            "[yellow]not measured[/]"
+            if t.ok is None
+            else "[green]PASS[/]"
+            if t.ok
+            else "[red]MISS[/]"
+        )
+        targets.add_row(t.name, t.wanted, t.measured, verdict)
+    console.print(targets)
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    m = report.machine
+    console.print(
+        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
+        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
+    )
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"figures": rows}, indent=2) + "\n")
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
         console.print(f"figures written to {json_path}")
 
 
