@@ -213,3 +213,91 @@ def person(potluck, name: str) -> tuple[str, dict[str, str]]:
         key=signing_key(potluck), user_id=user.id, now=potluck.clock.now(), ttl_seconds=3600
     )
     return user.id, {"Authorization": f"Bearer {token}"}
+
+
+def test_http_expense_in_another_currency_and_the_admin_rates(potluck, monkeypatch, tmp_path):
+    from potluck import bootstrap as boot
+    from potluck.identity.service import promote_user
+    from potluck.cli import app as cli
+
+    ada_id, ada = person(potluck, "ada")
+    _, bob = person(potluck, "bob")
+    promote_user(potluck, email="ada@example.com")
+    with TestClient(create_app(potluck)) as client:
+        g = client.post(
+            "/v1/groups",
+            json={"name": "trip", "currency": "EUR", "members": ["bob@example.com"]},
+            headers=ada,
+        ).json()
+        url = f"/v1/groups/{g['id']}/expenses"
+        body = {"description": "hotel", "amount": 12_000, "currency": "USD"}
+        # a JSON number as the rate is refused like a float amount; junk too; nothing written
+        r = client.post(url, json=body | {"fx_rate": 0.92}, headers=ada)
+        assert r.status_code == 422, r.text
+        assert "fx_rate" in r.text
+        r = client.post(url, json=body | {"fx_rate": "1e3"}, headers=ada)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_fx_rate")
+        r = client.post(url, json=body, headers=ada)
+        assert (r.status_code, r.json()["code"]) == (422, "fx_rate_missing")
+        assert client.get(url, headers=ada).json()["data"] == []
+        # the request's rate
+        r = client.post(url, json=body | {"fx_rate": "0.9150"}, headers=ada)
+        assert r.status_code == 201, r.text
+        e = r.json()
+        assert (e["amount"], e["currency"], e["original_amount"], e["original_currency"]) == (
+            10_980,
+            "EUR",
+            12_000,
+            "USD",
+        )
+        assert e["fx_rate"] == "0.915"
+        assert sum(o["amount"] for o in e["owed"]) == 10_980
+        # admin rates: bob is not an admin
+        rates = {"rates": [{"date": "2026-01-01", "base": "GBP", "quote": "EUR", "rate": "1.17"}]}
+        r = client.put("/v1/admin/fx-rates", json=rates, headers=bob)
+        assert (r.status_code, r.json()["code"]) == (403, "admin_required")
+        r = client.put("/v1/admin/fx-rates", json=rates, headers=ada)
+        assert r.json() == {"count": 1}
+        bad = {"rates": rates["rates"] + [{**rates["rates"][0], "rate": 1.2}]}
+        assert client.put("/v1/admin/fx-rates", json=bad, headers=ada).status_code == 422
+        # the CLI: a bad line names it and loads nothing; a good file loads (idempotent)
+        monkeypatch.setattr(boot, "bootstrap", lambda: potluck)
+        csv_bad = tmp_path / "bad.csv"
+        csv_bad.write_text("date,base,quote,rate\n2026-01-01,CHF,EUR,1.05\n2026-01-02,CHF,EUR,x\n")
+        out = CliRunner().invoke(cli, ["fx", "load", str(csv_bad)])
+        assert out.exit_code == 1
+        assert "line 3" in out.output
+        good = tmp_path / "good.csv"
+        good.write_text(
+            "date,base,quote,rate\n2026-01-01,CHF,EUR,1.05\n2025-12-01,GBP,EUR,1.1500\n"
+        )
+        for _ in range(2):
+            out = CliRunner().invoke(cli, ["fx", "load", str(good)])
+            assert out.exit_code == 0, out.output
+            assert "loaded 2 rates" in out.output
+        listed = client.get("/v1/admin/fx-rates", headers=ada).json()
+        assert [(x["base"], x["date"], x["rate"]) for x in listed["data"]] == [
+            ("CHF", "2026-01-01", "1.05"),
+            ("GBP", "2026-01-01", "1.17"),
+            ("GBP", "2025-12-01", "1.15"),
+        ]
+        assert client.get("/v1/admin/fx-rates", headers=bob).status_code == 403
+        # the table's rate, then a PATCH to another rate; JPY (no decimals) both ways
+        r = client.post(
+            url, json={"description": "pub", "amount": 3000, "currency": "GBP"}, headers=ada
+        )
+        assert (r.json()["amount"], r.json()["fx_rate"]) == (3510, "1.17")
+        r = client.patch(f"/v1/expenses/{r.json()['id']}", json={"fx_rate": "1.2"}, headers=bob)
+        assert r.status_code == 200, r.text
+        assert (r.json()["amount"], r.json()["version"], r.json()["original_amount"]) == (
+            3600,
+            2,
+            3000,
+        )
+        assert r.json()["history"][-1]["snapshot"]["fx_rate"] == "1.2"
+        r = client.patch(f"/v1/expenses/{e['id']}", json={"fx_rate": 1.2}, headers=bob)
+        assert r.status_code == 422
+    with potluck.db.read() as s:
+        bal = {b.member.id: b.balance for b in sharing.group_balances(s, g["id"], user_id=ada_id)}
+    assert sum(bal.values()) == 0
+    assert bal[g["members"][0]["id"]] == (10_980 - 5490) + (3600 - 1800)

@@ -3,15 +3,24 @@ settle-up and activity are visible to the group's members only: 404 for anyone e
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from email import policy as email_policy
+from email.parser import BytesParser
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from potluck.api.deps import AppDep, CurrentUser
-from potluck.api.errors import problem_responses
+from potluck.api.deps import AppDep, CurrentAdmin, CurrentUser
+from potluck.api.errors import ProblemError, problem_responses
 from potluck.api.pagination import PageDep
+from potluck.sharing import export, fx, importer, reports
 from potluck.sharing import service as sharing
+from potluck.sharing.expenses import UNCHANGED
 from potluck.sharing.schemas import (
     ActivityList,
     ActivityRead,
@@ -28,12 +37,22 @@ from potluck.sharing.schemas import (
     ExpenseUpdate,
     FriendList,
     FriendRead,
+    FxRateList,
+    FxRateRead,
+    FxRatesPut,
+    FxRatesWritten,
     GroupCreate,
+    GroupExportRead,
+    GroupImportCreate,
+    GroupImportRead,
     GroupList,
     GroupRead,
+    ImportCounts,
     MemberCreate,
     MemberRead,
     PaymentRead,
+    ReportRead,
+    ReportRow,
     SettlementCreate,
     SettlementRead,
     SettleUpRead,
@@ -131,11 +150,13 @@ def create_expense(
             description=body.description,
             amount=body.amount,
             currency=body.currency,
+            fx_rate=body.fx_rate,
             date=body.date,
             category=body.category,
             notes=body.notes,
             paid_by=body.payers(),
             split=body.split.to_split() if body.split else None,
+            repeat=body.repeat,
             now=app.clock.now(),
         )
     return ExpenseRead.of(e)
@@ -193,6 +214,8 @@ def update_expense(
             description=body.description,
             amount=body.amount,
             currency=body.currency,
+            fx_rate=body.fx_rate,
+            repeat=body.repeat if "repeat" in body.model_fields_set else UNCHANGED,
             date=body.date,
             category=body.category,
             notes=body.notes,
@@ -375,3 +398,213 @@ def create_direct_expense(
             now=app.clock.now(),
         )
     return DirectExpenseRead(**ExpenseRead.of(e).model_dump())
+
+
+# --- reports ---
+
+
+@router.get(
+    "/groups/{group_id}/reports", response_model=ReportRead, responses=problem_responses(404)
+)
+def group_report(
+    group_id: GroupId,
+    app: AppDep,
+    user: CurrentUser,
+    by: Annotated[Literal["category", "member", "month"], Query()] = "category",
+) -> ReportRead:
+    with app.db.read() as s:
+        r = reports.group_report(s, group_id, user_id=user.id, by=by)
+    return ReportRead(
+        by=by,
+        currency=r.currency,
+        total=r.total,
+        rows=[
+            ReportRow(
+                key=x.key,
+                amount=x.amount,
+                count=x.count,
+                name=x.name,
+                paid=x.paid,
+                share=x.share,
+                net=x.net,
+                settlements_paid=x.settlements_paid,
+                settlements_received=x.settlements_received,
+            )
+            for x in r.rows
+        ],
+    )
+
+
+# --- exchange rates (administrators) ---
+
+
+@router.put(
+    "/admin/fx-rates",
+    response_model=FxRatesWritten,
+    tags=["admin"],
+    responses=problem_responses(403, 422),
+)
+def put_fx_rates(body: FxRatesPut, app: AppDep, admin: CurrentAdmin) -> FxRatesWritten:
+    """Insert or replace rates (one per day and pair): 1 base = rate quote."""
+    rows = fx.check_rows((r.date, r.base, r.quote, r.rate) for r in body.rates)
+    with app.db.transaction() as s:
+        count = fx.upsert_rates(s, rows, now=app.clock.now())
+    return FxRatesWritten(count=count)
+
+
+@router.get(
+    "/admin/fx-rates", response_model=FxRateList, tags=["admin"], responses=problem_responses(403)
+)
+def list_fx_rates(
+    app: AppDep,
+    admin: CurrentAdmin,
+    base: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    quote: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> FxRateList:
+    """Rates by pair, newest day first."""
+    with app.db.read() as s:
+        rows, more = fx.list_rates(s, base=base, quote=quote, limit=limit)
+    return FxRateList(
+        data=[FxRateRead(date=r.date, base=r.base, quote=r.quote, rate=r.rate) for r in rows],
+        has_more=more,
+    )
+
+
+# --- export and Splitwise import ---
+
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": GroupImportCreate.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "name", "me"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string", "maxLength": 200},
+                    "me": {"type": "string", "maxLength": 200},
+                    "currency": {"type": "string"},
+                    "members": {"type": "string", "description": 'JSON {"Name": "email"}'},
+                    "rates": {"type": "string", "description": 'JSON {"USD": "0.92"}'},
+                },
+            }
+        },
+    },
+}
+
+
+@router.get(
+    "/groups/{group_id}/export",
+    responses={
+        200: {
+            "description": "The group as a Splitwise-shaped CSV or as JSON (an attachment).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": GroupExportRead.model_json_schema()},
+            },
+        },
+        **problem_responses(404),
+    },
+    response_class=Response,
+)
+def export_group(
+    group_id: GroupId,
+    app: AppDep,
+    user: CurrentUser,
+    format: Annotated[Literal["csv", "json"], Query()] = "csv",
+) -> Response:
+    with app.db.read() as s:
+        data = export.export_group(s, group_id, user_id=user.id)
+    disposition = {"Content-Disposition": f'attachment; filename="{export.filename(data, format)}"'}
+    if format == "json":
+        return JSONResponse(export.to_json(data), headers=disposition)
+    return Response(export.to_csv(data), media_type="text/csv; charset=utf-8", headers=disposition)
+
+
+def _import_body(raw: bytes, content_type: str) -> GroupImportCreate:
+    """The request as a GroupImportCreate, from JSON or multipart/form-data."""
+    try:
+        if content_type.startswith("multipart/form-data"):
+            return GroupImportCreate.model_validate(_form(raw, content_type))
+        return GroupImportCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+        ) from exc
+
+
+def _form(raw: bytes, content_type: str) -> dict[str, object]:
+    """multipart/form-data fields (the standard library's MIME parser; no extra package).
+    ``file`` (or ``csv``) is the CSV; ``members``/``rates`` are JSON objects, or repeated
+    ``member``/``rate`` fields ``Name=email`` / ``USD=0.92``."""
+    message = BytesParser(policy=email_policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        raise ProblemError(422, "malformed_form", "the multipart body could not be parsed")
+    fields: dict[str, object] = {}
+    pairs: dict[str, dict[str, str]] = {"members": {}, "rates": {}}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            continue
+        try:
+            value = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProblemError(422, "malformed_form", f"{name}: not UTF-8 text") from exc
+        if name in ("file", "csv"):
+            fields["csv"] = value
+        elif name in ("members", "rates"):
+            try:
+                fields[name] = json.loads(value)
+            except ValueError as exc:
+                raise ProblemError(422, "malformed_form", f"{name}: not a JSON object") from exc
+        elif name in ("member", "rate"):
+            key, _, val = value.partition("=")
+            pairs["members" if name == "member" else "rates"][key.strip()] = val.strip()
+        elif name in ("name", "me", "currency"):
+            fields[name] = value
+        else:
+            fields[name] = value  # refused by the model (extra fields are forbidden)
+    for key, found in pairs.items():
+        if found and key not in fields:
+            fields[key] = found
+    return fields
+
+
+@router.post(
+    "/groups/import",
+    status_code=201,
+    response_model=GroupImportRead,
+    responses=problem_responses(422),
+    openapi_extra={"requestBody": _IMPORT_BODY},
+)
+async def import_group(request: Request, app: AppDep, user: CurrentUser) -> GroupImportRead:
+    body = _import_body(await request.body(), request.headers.get("content-type", ""))
+    return await run_in_threadpool(_import, app, user.id, body)
+
+
+def _import(app: AppDep, user_id: str, body: GroupImportCreate) -> GroupImportRead:
+    with app.db.transaction() as s:
+        result = importer.import_splitwise(
+            s,
+            user_id=user_id,
+            name=body.name,
+            text=body.csv,
+            me=body.me,
+            members=body.members,
+            currency=body.currency,
+            rates=body.rates,
+            now=app.clock.now(),
+        )
+        group = sharing.get_group(s, result.group_id, user_id=user_id)
+        return GroupImportRead(
+            group=_group_read(s, group, user_id),
+            imported=ImportCounts(
+                expenses=result.expenses, payments=result.payments, skipped=result.skipped
+            ),
+            warnings=result.warnings,
+        )

@@ -620,7 +620,7 @@ def _locked(
     return group, me, e
 
 
-_UNSET: Any = object()
+UNCHANGED: Any = object()
 
 
 def update_expense(
@@ -638,7 +638,7 @@ def update_expense(
     notes: str | None = None,
     paid_by: list[tuple[str, int]] | None = None,
     split: ExpenseSplit | None = None,
-    repeat: str | None = _UNSET,
+    repeat: str | None = UNCHANGED,
 ) -> ExpenseView:
     """Change an expense: the old version is reversed and the new one posted, atomically.
 
@@ -655,7 +655,7 @@ def update_expense(
     group, me, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is not None:
         raise DomainError("expense_deleted", "restore the expense before changing it", status=409)
-    if repeat is not _UNSET and repeat is not None:
+    if repeat is not UNCHANGED and repeat is not None:
         recurring.check_repeat(repeat)
     old_currency = e.original_currency or e.currency
     old_amount = e.original_amount if e.original_amount is not None else e.amount
@@ -703,7 +703,7 @@ def update_expense(
         category = _text(category, "category", CATEGORY_MAX, required=True)
     if notes is not None:
         notes = _text(notes, "notes", NOTES_MAX, required=False)
-    if repeat is not _UNSET:
+    if repeat is not UNCHANGED:
         recurring.change(session, e, repeat, now=now)
     unchanged = (
         posted.amount == e.amount

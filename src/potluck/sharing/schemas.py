@@ -16,6 +16,17 @@ MemberId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 StrictInt = Annotated[int, Field(strict=True)]
 NonNegative = Annotated[int, Field(strict=True, ge=0, le=10**15)]
 Method = Literal["equal", "exact", "percent", "shares", "adjustment", "itemized"]
+Repeat = Literal["weekly", "fortnightly", "monthly", "yearly"]
+# An exchange rate: a decimal STRING ("1.0834"); a JSON number is refused, as for amounts.
+FxRateText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    Field(
+        description="1 unit of `currency` = `fx_rate` units of the group's currency, a decimal "
+        'string such as "1.0834" (at most 12 decimals; a JSON number is refused).',
+        examples=["1.0834"],
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -126,7 +137,14 @@ class ExpenseCreate(Strict):
     description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     amount: Amount
     currency: CurrencyCode | None = Field(
-        default=None, description="The group's currency (the default); others: 422 for now."
+        default=None,
+        description="Default: the group's. Another currency is converted to the group's at "
+        "`fx_rate`, else at the rates table's latest rate on or before `date`; `amount`, "
+        "`paid_by` and exact/itemized values are then in this currency.",
+    )
+    fx_rate: FxRateText | None = None
+    repeat: Repeat | None = Field(
+        default=None, description="Makes this the first expense of a recurring series."
     )
     date: dt.date | None = Field(default=None, description="Default: today.")
     category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
@@ -145,12 +163,25 @@ class DirectExpenseCreate(ExpenseCreate):
         alias="with", description="Email of the other person."
     )
     currency: CurrencyCode
+    fx_rate: None = Field(default=None, description="Not here: the pair's group is in `currency`.")
+    repeat: None = Field(default=None, description="Not for two-person expenses.")
 
 
 class ExpenseUpdate(Strict):
     description: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    amount: Amount | None = None
-    currency: CurrencyCode | None = None
+    amount: Amount | None = Field(
+        default=None, description="In the expense's currency as entered (`original_currency`)."
+    )
+    currency: CurrencyCode | None = Field(
+        default=None,
+        description="Another currency needs `amount` in it; the group's ends the conversion.",
+    )
+    fx_rate: FxRateText | None = Field(
+        default=None, description="A new rate; without it the stored rate is kept."
+    )
+    repeat: Repeat | None = Field(
+        default=None, description="Change the series' period; null stops it (absent: no change)."
+    )
     date: dt.date | None = None
     category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
@@ -211,6 +242,19 @@ class ExpenseRead(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    original_amount: int | None = Field(
+        default=None, description="Entered in another currency: the amount as entered."
+    )
+    original_currency: str | None = None
+    fx_rate: str | None = Field(
+        default=None, description="The exact rate used: 1 original unit = fx_rate group units."
+    )
+    repeat: Repeat | None = Field(
+        default=None, description="On the first expense of a running recurring series."
+    )
+    series_id: str | None = Field(
+        default=None, description="The first expense of the recurring series it belongs to."
+    )
     comments: list[CommentRead] | None = None
     history: list[VersionRead] | None = None
 
@@ -240,6 +284,11 @@ class ExpenseRead(BaseModel):
             created_by=e.created_by,
             created_at=e.created_at,
             updated_at=e.updated_at,
+            original_amount=e.original_amount,
+            original_currency=e.original_currency,
+            fx_rate=e.fx_rate,
+            repeat=e.repeat,  # type: ignore[arg-type]
+            series_id=e.series_id,
             comments=None if comments is None else [CommentRead.of(c) for c in comments],
             history=None
             if history is None
@@ -359,3 +408,117 @@ class ActivityRead(BaseModel):
 class ActivityList(BaseModel):
     data: list[ActivityRead]
     has_more: bool
+
+
+# --- reports ---
+
+
+class ReportRow(BaseModel):
+    key: str = Field(description="The category, the member id, or the month (YYYY-MM).")
+    amount: int = Field(description="Spent (category, month); the member's share (member).")
+    name: str | None = Field(default=None, description="member: the member's name.")
+    paid: int | None = Field(default=None, description="member: what they paid.")
+    share: int | None = Field(default=None, description="member: their share of the spending.")
+    net: int | None = Field(default=None, description="member: paid − share.")
+    settlements_paid: int | None = Field(default=None, description="member: settle-ups paid.")
+    settlements_received: int | None = Field(
+        default=None, description="member: settle-ups received."
+    )
+    count: int = Field(description="How many expenses.")
+
+
+class ReportRead(BaseModel):
+    by: Literal["category", "member", "month"]
+    currency: str
+    rows: list[ReportRow]
+    total: int = Field(description="Everything spent (not deleted expenses; no settlements).")
+
+
+# --- exchange rates (admin) ---
+
+
+class FxRateIn(Strict):
+    date: dt.date
+    base: CurrencyCode
+    quote: CurrencyCode
+    rate: FxRateText
+
+
+class FxRatesPut(Strict):
+    rates: list[FxRateIn] = Field(min_length=1, max_length=10_000)
+
+
+class FxRateRead(BaseModel):
+    date: dt.date
+    base: str
+    quote: str
+    rate: str = Field(description="1 base = rate quote, an exact decimal string.")
+
+
+class FxRatesWritten(BaseModel):
+    count: int = Field(description="Rates written (inserted or replaced).")
+
+
+class FxRateList(BaseModel):
+    data: list[FxRateRead]
+    has_more: bool
+
+
+# --- export and Splitwise import ---
+
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class GroupImportCreate(Strict):
+    """A Splitwise CSV export to import into a new group (JSON; multipart: the same fields,
+    the file in ``file``, ``members`` and ``rates`` as JSON text)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    csv: Annotated[str, StringConstraints(min_length=1, max_length=5_000_000)] = Field(
+        description="The CSV text: Date, Description, Category, Cost, Currency, then one "
+        "column per member holding that member's net for the row."
+    )
+    me: ColumnName = Field(description="The member column that is the caller.")
+    members: dict[ColumnName, Annotated[str, StringConstraints(max_length=320)]] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Every other member column → that person's email.",
+    )
+    currency: CurrencyCode | None = Field(
+        default=None, description="The group's currency. Default: the one most rows use."
+    )
+    rates: dict[
+        Annotated[str, StringConstraints(min_length=3, max_length=3)],
+        Annotated[str, StringConstraints(min_length=1, max_length=40)],
+    ] = Field(
+        default_factory=dict,
+        max_length=200,
+        description='Rates to the group currency, e.g. {"USD": "0.92"} (1 USD = 0.92 of '
+        "the group's currency); else the rates table's rate for each row's date.",
+    )
+
+
+class ImportCounts(BaseModel):
+    expenses: int
+    payments: int
+    skipped: int = Field(description="Rows marked deleted, skipped.")
+
+
+class GroupImportRead(BaseModel):
+    group: GroupRead
+    imported: ImportCounts
+    warnings: list[str]
+
+
+class GroupExportRead(BaseModel):
+    """``?format=json``: the group with every detail."""
+
+    format: Literal["potluck.group.v1"]
+    group: dict[str, Any]
+    members: list[dict[str, Any]]
+    expenses: list[dict[str, Any]] = Field(
+        description="Not deleted, oldest first: paid_by, owed, split, and original_amount, "
+        "original_currency, fx_rate for an expense entered in another currency."
+    )
+    settlements: list[dict[str, Any]]
+    balances: list[dict[str, Any]]
