@@ -191,6 +191,7 @@ def report(app: Potluck, day: date) -> Report:
                 select(PaymentIntent).where(PaymentIntent.id.in_({r.intent_id for r in refunds}))
             ).scalars()
         }
+        s.expunge_all()  # plain objects from here on (the read's rollback would expire them)
     result = Report(id=new_id("rec"), day=day)
     for intent in intents:
         result.intents_checked += 1

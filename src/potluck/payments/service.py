@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from potluck.bus.outbox import publish
+from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
@@ -100,8 +101,8 @@ def intent_view(p: PaymentIntent) -> IntentView:
         metadata=dict(p.meta or {}),
         platform_id=p.platform_id,
         failure_reason=p.failure_reason,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
+        created_at=utc(p.created_at),
+        updated_at=utc(p.updated_at),
     )
 
 
@@ -114,14 +115,11 @@ def refund_view(r: PaymentRefund) -> RefundView:
         status=r.status,
         provider_ref=r.provider_ref,
         reason=r.reason,
-        created_at=r.created_at,
+        created_at=utc(r.created_at),
     )
 
 
 # ------------------------------------------------------------------ accounts
-
-# (book, currency, code, provider) -> account id; only rows read back committed are cached.
-_accounts_cache: dict[tuple[str, str, str, str], str] = {}
 
 
 def payment_account(
@@ -138,10 +136,6 @@ def payment_account(
 ) -> str:
     """The ledger account payments keeps under ``(book, currency, code, provider)``, opened on
     first use (a concurrent first use on PostgreSQL waits, then reads the winner's)."""
-    key = (book, currency, code, provider)
-    cached = _accounts_cache.get(key)
-    if cached is not None:
-        return cached
     where = (
         PaymentAccount.book == book,
         PaymentAccount.currency == currency,
@@ -150,7 +144,6 @@ def payment_account(
     )
     found = session.execute(select(PaymentAccount.account_id).where(*where)).scalar_one_or_none()
     if found is not None:
-        _accounts_cache[key] = found
         return found
     postgres = session.get_bind().dialect.name == "postgresql"
     savepoint = session.begin_nested() if postgres else None
