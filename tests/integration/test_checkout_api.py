@@ -110,9 +110,14 @@ def test_three_of_four_pay_and_expiry_with_cancel_refunds_them(potluck, client):
     s = shop(potluck, client)
     g = group_of_four(potluck, client, s, fallback="cancel", expires=600)
     gid, host = g["id"], s.people["alice"][1]
-    for m in g["members"][:3]:
+    # The provider sends every webhook of the first payment twice: it counts once.
+    sandbox_control.script(potluck, g["members"][0]["payment_intent"], duplicate=True)
+    sandbox_control.deliver(potluck)
+    for m in g["members"][1:3]:
         pay(potluck, m["payment_intent"])
     drain(potluck)
+    assert len(events(potluck, "member.paid")) == 3
+    assert get(client, host, gid)["paid"] == 1013 + 1013 + 1012
     assert balance(potluck, g["escrow_account"]) == 1013 + 1013 + 1012
     potluck.clock.advance(601)
     drain(potluck)
@@ -233,20 +238,6 @@ def test_a_payment_that_lands_after_the_cancel_is_refunded(potluck, client):
     assert events(potluck, "member.paid") == []
 
 
-def test_duplicate_webhooks_count_a_payment_once(potluck, client):
-    s = shop(potluck, client)
-    g = group_of_four(potluck, client, s)
-    m = g["members"][1]
-    sandbox_control.script(potluck, m["payment_intent"], duplicate=True)
-    sandbox_control.deliver(potluck)
-    drain(potluck)
-    g = get(client, s.people["alice"][1], g["id"])
-    assert g["paid"] == m["share"]
-    assert g["status"] == "pending"
-    assert len(events(potluck, "member.paid")) == 1
-    assert balance(potluck, g["escrow_account"]) == m["share"]
-
-
 def test_illegal_transitions_are_409_naming_the_state_and_change_nothing(potluck, client):
     s = shop(potluck, client)
     g = group_of_four(potluck, client, s)
@@ -277,6 +268,29 @@ def test_illegal_transitions_are_409_naming_the_state_and_change_nothing(potluck
     assert get(client, host, gid) == after_cancel
     assert count(potluck, GroupTransition) == before + 1
     assert len(events(potluck, "group.cancelled")) == 1
+
+    # The host's inbox, newest first, one per page.
+    page = client.get("/v1/notifications", params={"limit": 1}, headers=host).json()
+    assert page["has_more"] is True
+    assert page["data"][0]["kind"] == "group_order.cancelled"
+    r = client.get(
+        "/v1/notifications",
+        params={"limit": 1, "starting_after": page["data"][0]["id"]},
+        headers=host,
+    )
+    assert r.json()["data"][0]["kind"] == "group_order.invitation"
+    assert r.json()["has_more"] is False
+    problem(
+        client.get("/v1/notifications", params={"starting_after": "ntf_nope"}, headers=host),
+        422,
+        "invalid_cursor",
+    )
+    # dave had no account: his messages wait for whoever registers with his email, and he
+    # may read the group order then.
+    _, dave = person(potluck, "dave")
+    kinds = [n["kind"] for n in client.get("/v1/notifications", headers=dave).json()["data"]]
+    assert kinds == ["group_order.cancelled", "group_order.invitation"]
+    assert get(client, dave, gid)["status"] == "cancelled"
 
 
 def test_create_refusals_and_member_rules(potluck, client):
@@ -355,31 +369,3 @@ def test_create_refusals_and_member_rules(potluck, client):
     mine = client.get("/v1/group-orders", headers=host).json()
     assert len(mine["data"]) == 2
     assert mine["has_more"] is False
-
-
-def test_notifications_page_newest_first(potluck, client):
-    s = shop(potluck, client)
-    g = group_of_four(potluck, client, s)
-    host = s.people["alice"][1]
-    client.post(f"/v1/group-orders/{g['id']}/cancel", headers=host)
-    r = client.get("/v1/notifications", params={"limit": 1}, headers=host)
-    page = r.json()
-    assert page["has_more"] is True
-    assert page["data"][0]["kind"] == "group_order.cancelled"
-    r = client.get(
-        "/v1/notifications",
-        params={"limit": 1, "starting_after": page["data"][0]["id"]},
-        headers=host,
-    )
-    assert r.json()["data"][0]["kind"] == "group_order.invitation"
-    assert r.json()["has_more"] is False
-    problem(
-        client.get("/v1/notifications", params={"starting_after": "ntf_nope"}, headers=host),
-        422,
-        "invalid_cursor",
-    )
-    # dave had no account: his invitation waits for whoever registers with his email.
-    _, dave = person(potluck, "dave")
-    kinds = [n["kind"] for n in client.get("/v1/notifications", headers=dave).json()["data"]]
-    assert kinds == ["group_order.cancelled", "group_order.invitation"]
-    assert get(client, dave, g["id"])["status"] == "cancelled"
