@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ def record_event(
     session: Session, provider_name: str, event: ProviderEvent, *, now: datetime
 ) -> WebhookResult:
     """Store a verified event once and apply it (in the caller's transaction)."""
-    table = ProviderEventRecord.__table__
+    table = cast(Table, ProviderEventRecord.__table__)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     inserted = session.execute(
         insert(table)
