@@ -621,6 +621,14 @@ ENDPOINTS = [
     ("GET", "/v1/groups/{g}/settle-up?simplify=false", None),
     ("POST", "/v1/groups/{g}/settlements", {"from": "{m}", "to": "{m0}", "amount": 5}),
     ("GET", "/v1/groups/{g}/activity", None),
+    ("GET", "/v1/groups/{g}/reports?by=member", None),
+    ("PATCH", "/v1/expenses/{e}", {"repeat": "monthly"}),
+    ("PATCH", "/v1/expenses/{e}", {"currency": "USD", "amount": 50, "fx_rate": "0.9"}),
+    (
+        "POST",
+        "/v1/groups/{g}/expenses",
+        {"description": "x", "amount": 100, "currency": "USD", "fx_rate": "0.9"},
+    ),
 ]
 
 

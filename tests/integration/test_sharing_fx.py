@@ -125,17 +125,17 @@ def test_service_uses_the_latest_table_rate_on_or_before_the_date(potluck):
         create("2025-11-30")
     assert exc.value.code == "fx_rate_missing"
     assert "USD→EUR" in exc.value.message
-    with pytest.raises(DomainError) as exc:  # only the pair as loaded, no inverse
-        with potluck.db.transaction() as s:
-            sharing.create_expense(
-                s,
-                user_id=users[0],
-                group_id=g.id,
-                description="x",
-                amount=2000,
-                currency="GBP",
-                now=potluck.clock.now(),
-            )
+    # only the pair as loaded, no inverse
+    with pytest.raises(DomainError) as exc, potluck.db.transaction() as s:
+        sharing.create_expense(
+            s,
+            user_id=users[0],
+            group_id=g.id,
+            description="x",
+            amount=2000,
+            currency="GBP",
+            now=potluck.clock.now(),
+        )
     assert exc.value.code == "fx_rate_missing"
     with pytest.raises(DomainError) as exc:
         create("2025-12-31", fx_rate=0.9)  # a float is refused
@@ -173,11 +173,10 @@ def test_itemized_in_another_currency_and_edits(potluck):
     assert (e2.amount, e2.fx_rate, e2.original_amount, e2.version) == (1200, "1.2", 1000, 2)
     assert sum(a for _, a in e2.owed) == 1200
     # another currency needs the amount in it
-    with pytest.raises(DomainError) as exc:
-        with potluck.db.transaction() as s:
-            sharing.update_expense(
-                s, user_id=users[1], expense_id=e.id, currency="USD", now=potluck.clock.now()
-            )
+    with pytest.raises(DomainError) as exc, potluck.db.transaction() as s:
+        sharing.update_expense(
+            s, user_id=users[1], expense_id=e.id, currency="USD", now=potluck.clock.now()
+        )
     assert exc.value.code == "amount_required"
     # back to the group currency: no conversion left
     with potluck.db.transaction() as s:
@@ -217,8 +216,8 @@ def person(potluck, name: str) -> tuple[str, dict[str, str]]:
 
 def test_http_expense_in_another_currency_and_the_admin_rates(potluck, monkeypatch, tmp_path):
     from potluck import bootstrap as boot
-    from potluck.identity.service import promote_user
     from potluck.cli import app as cli
+    from potluck.identity.service import promote_user
 
     ada_id, ada = person(potluck, "ada")
     _, bob = person(potluck, "bob")
