@@ -81,6 +81,7 @@ def _schedule(session: Session, rec: Recurrence, origin: Expense, *, now: dateti
         session,
         DUE,
         {
+            "platform_id": None,
             "series_id": rec.expense_id,
             "group_id": rec.group_id,
             "generation": rec.generation,
