@@ -363,5 +363,117 @@ def sharing_command(
         console.print(f"figures written to {json_path}")
 
 
+@bench_app.command("checkout")
+def checkout_command(
+    backend: Annotated[Backend, typer.Option(help="Database(s) to measure.")] = Backend.all,
+    orders: Annotated[int, typer.Option(help="Group orders of 4 members to complete.")] = 300,
+    clients: Annotated[int, typer.Option(help="Threads running group orders.")] = 4,
+    bus_threads: Annotated[
+        int, typer.Option(help="Threads relaying and working (PostgreSQL; SQLite uses 1).")
+    ] = 2,
+    quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Group orders of 4 members completed end to end per second (sandbox provider)."""
+    from potluck.benchmarks import checkout as cbench
+
+    common: dict[str, Any] = {
+        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "clients": clients,
+        "bus_threads": bus_threads,
+    }
+    opts = cbench.Options.quick(**common) if quick else cbench.Options(orders=orders, **common)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = cbench.run(opts, RichProgress(progress))
+    table = Table(title="Checkout benchmark (group orders of 4, end to end)")
+    for name in ("backend", "clients", "orders", "seconds", "per second", "p50 ms", "p99 ms"):
+        table.add_column(name)
+    for f in report.figures:
+        table.add_row(
+            f.backend,
+            str(f.clients),
+            f"{f.operations:,}",
+            f"{f.seconds:.2f}",
+            f"{f.per_second:,.1f}",
+            f"{f.p50_ms}",
+            f"{f.p99_ms}",
+        )
+    console.print(table)
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
+@bench_app.command("payments")
+def payments_command(
+    backend: Annotated[Backend, typer.Option(help="Database(s) to measure.")] = Backend.all,
+    intents: Annotated[int, typer.Option(help="Payment intents (one webhook each).")] = 2000,
+    clients: Annotated[int, typer.Option(help="Threads delivering webhooks.")] = 4,
+    quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Provider webhooks handled per second (sign, verify, store once, transition, ledger)."""
+    from potluck.benchmarks import payments as pbench
+
+    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    if quick:
+        opts = pbench.Options.quick(backends=backends, clients=clients)
+    else:
+        opts = pbench.Options(backends=backends, intents=intents, clients=clients)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = pbench.run(opts, RichProgress(progress))
+    table = Table(title=f"Payments webhooks (target ≥ {pbench.TARGET_PER_SECOND}/s)")
+    for name in ("backend", "scenario", "clients", "webhooks", "seconds", "per second"):
+        table.add_column(name, justify="left" if name in ("backend", "scenario") else "right")
+    for name in ("p50 ms", "p99 ms", "errors", "target"):
+        table.add_column(name, justify="right")
+    for f in report.figures:
+        verdict = "[green]PASS[/]" if f.per_second >= pbench.TARGET_PER_SECOND else "[red]MISS[/]"
+        table.add_row(
+            f.backend,
+            f.scenario,
+            str(f.clients),
+            f"{f.operations:,}",
+            f"{f.seconds:,.2f}",
+            f"{f.per_second:,.0f}",
+            "-" if f.p50_ms is None else f"{f.p50_ms:,.2f}",
+            "-" if f.p99_ms is None else f"{f.p99_ms:,.2f}",
+            str(f.errors),
+            verdict if f.scenario == "webhook" else "",
+        )
+    console.print(table)
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 if __name__ == "__main__":
     bench_app()
