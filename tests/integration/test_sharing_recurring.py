@@ -5,12 +5,15 @@ occurrence naming a member who left is skipped with an activity entry."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from potluck.bus import Event, HandlerContext
 from potluck.bus.models import OutboxEvent
 from potluck.errors import DomainError
 from potluck.identity import passwords
@@ -214,3 +217,39 @@ def test_left_member_skips_and_deleted_series_stops(potluck, clock):
             )
         )
     assert stopped == 1
+
+
+@pytest.mark.postgres_only
+def test_concurrent_deliveries_of_one_timer_make_one_occurrence(potluck, clock):
+    """Four threads deliver the same due timer at once (as a redelivery could): the series
+    row lock and its ``seq`` let exactly one create the occurrence and schedule the next."""
+    users, gid, _ = _setup(potluck, n=2)
+    with potluck.db.transaction() as s:
+        first = sharing.create_expense(
+            s,
+            user_id=users[0],
+            group_id=gid,
+            description="cleaner",
+            amount=4000,
+            repeat="fortnightly",
+            now=clock.now(),
+        )
+    with potluck.db.read() as s:
+        row = s.execute(
+            select(OutboxEvent.id, OutboxEvent.data).where(OutboxEvent.type == recurring.DUE)
+        ).one()
+    event = Event(row.id, recurring.DUE, clock.now(), 1, dict(row.data))
+    clock.advance(14 * DAY)
+    barrier = threading.Barrier(4)
+
+    def deliver(_: int) -> None:
+        barrier.wait()
+        with potluck.db.transaction() as s:
+            recurring.on_due(HandlerContext(s, clock.now(), potluck, "sharing"), event)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(deliver, range(4)))
+    assert [r.date for r in _series(potluck, first.id)] == [date(2026, 1, 1), date(2026, 1, 15)]
+    with potluck.db.read() as s:
+        timers = s.scalars(select(OutboxEvent.data).where(OutboxEvent.type == recurring.DUE)).all()
+    assert sorted(t["date"] for t in timers) == ["2026-01-15", "2026-01-29"]
