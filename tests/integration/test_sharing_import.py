@@ -133,6 +133,8 @@ def test_import_reproduces_splitwise_balances_and_round_trips(potluck, client):
         "skipped": 3,
     }
     assert body["group"]["currency"] == "EUR"
+    # the file's Total balance rows agree with its rows (else a warning would say so)
+    assert body["warnings"] == ["3 deleted row(s) skipped"]
     assert [m["email"] for m in body["group"]["members"]] == EMAILS
     gid = body["group"]["id"]
     got = balances_by_email(client, ada, gid)
@@ -229,6 +231,15 @@ def test_multipart_upload_and_idempotency_key(potluck, client):
         "bob@example.com": -1050,
     }
     assert r1.json()["imported"] == {"expenses": 1, "payments": 0, "skipped": 0}
+    assert r1.json()["warnings"] == []
+    # a hand-edited Total balance row: imported from the rows, with a warning
+    edited = SMALL.replace(",Total balance,,,EUR,10.50,", ",Total balance,,,EUR,9.50,")
+    body = {"name": "x", "csv": edited, "me": "Ada", "members": {"Bob": "bob@example.com"}}
+    r = client.post("/v1/groups/import", json=body, headers=ada)
+    assert r.status_code == 201, r.text
+    assert r.json()["warnings"] == [
+        "the file's Total balance in EUR differs from the sum of its rows for Ada"
+    ]
     # JSON, same key → replay of the first (no second group)
     body = {"name": "Pizza night", "csv": SMALL, "me": "Ada", "members": {"Bob": "b@x.org"}}
     r2 = client.post("/v1/groups/import", json=body, headers={**ada, "Idempotency-Key": "imp-2"})
@@ -236,7 +247,7 @@ def test_multipart_upload_and_idempotency_key(potluck, client):
     assert r2.status_code == r3.status_code == 201
     assert r3.headers.get("Idempotent-Replayed") == "true"
     assert r2.json() == r3.json()
-    assert len(client.get("/v1/groups", headers=ada).json()["data"]) == 2
+    assert len(client.get("/v1/groups", headers=ada).json()["data"]) == 3
     problem(
         client.post(
             "/v1/groups/import",

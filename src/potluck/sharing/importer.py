@@ -213,6 +213,26 @@ def _row(row: list[str], line: int, columns: list[str]) -> CsvRow:
     return CsvRow(line, day, description, category, cost, currency, nets, payment)
 
 
+def totals_mismatch(parsed: SplitwiseFile) -> list[str]:
+    """Warnings for the file's own Total balance rows that differ from the sum of its rows
+    (a hand-edited file); the rows are what is imported."""
+    sums: dict[str, list[int]] = {}
+    for r in parsed.rows:
+        per = sums.setdefault(r.currency, [0] * len(parsed.columns))
+        for i, n in enumerate(r.nets):
+            per[i] += n
+    out = []
+    for currency, total in sorted(parsed.totals.items()):
+        got = sums.get(currency, [0] * len(parsed.columns))
+        off = [c for c, a, b in zip(parsed.columns, total, got, strict=True) if a != b]
+        if off:
+            out.append(
+                f"the file's Total balance in {currency} differs from the sum of its rows for "
+                + ", ".join(off)
+            )
+    return out
+
+
 def reconstruct(cost: int, nets: tuple[int, ...]) -> tuple[list[int], list[int]]:
     """(paid, owed) per column whose differences are ``nets`` (see the module docstring)."""
     credit = sum(n for n in nets if n > 0)
@@ -348,6 +368,7 @@ def import_splitwise(
             progress(done, len(parsed.rows))
     if parsed.deleted:
         warnings.append(f"{parsed.deleted} deleted row(s) skipped")
+    warnings += totals_mismatch(parsed)
     return ImportResult(group.id, expenses, payments, parsed.deleted, warnings)
 
 
