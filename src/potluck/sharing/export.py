@@ -105,11 +105,11 @@ def _expense_doc(e: Expense) -> dict[str, Any]:
         "created_by": v.created_by,
         "created_at": v.created_at.isoformat(),
         "updated_at": v.updated_at.isoformat(),
+        # entered in another currency (converted to the group's): what was entered
+        "original_amount": v.original_amount,
+        "original_currency": v.original_currency,
+        "fx_rate": v.fx_rate,
     }
-    # an expense entered in another currency (converted to the group's) keeps its original
-    for attr in ("original_amount", "original_currency", "fx_rate"):
-        value = getattr(e, attr, None)
-        doc[attr] = None if value is None else str(value) if attr == "fx_rate" else value
     return doc
 
 
