@@ -497,3 +497,20 @@ def test_verify_webhook_refuses_a_replay_after_300_seconds():
     assert provider.verify_webhook(body=BODY, headers=headers, now=NOW).kind == "payment.succeeded"
     with pytest.raises(WebhookSignatureError, match="tolerance"):
         provider.verify_webhook(body=BODY, headers=headers, now=NOW + timedelta(seconds=301))
+
+
+# --- refunds listed for reconciliation ---------------------------------------------------------
+
+
+def test_list_refunds_reads_the_captured_payments_refunds_oldest_first():
+    replay = Replay(
+        answer("GET", f"/v1/orders/{ORDER}/payments", recorded("order_payments_captured")),
+        answer("GET", f"/v1/payments/{CAPTURED_PAYMENT}/refunds", recorded("payment_refunds")),
+    )
+    refunds = replay.provider().list_refunds(ORDER)
+    assert len(replay.requests) == 2  # the failed payment has no refunds to ask about
+    assert dict(replay.requests[1].url.params) == {"count": "100"}
+    assert [(r.provider_ref, r.amount, r.status, r.intent_provider_ref) for r in refunds] == [
+        ("rfnd_PQy2Ab3Cd4Ef5G", 5000, "succeeded", ORDER),
+        ("rfnd_PQy1Rs7Tu8VwXy", 10000, "succeeded", ORDER),
+    ]

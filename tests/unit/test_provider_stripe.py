@@ -490,3 +490,27 @@ def test_a_signed_body_that_is_not_an_event_is_refused(body):
     headers = {"stripe-signature": sign_stripe_payload(body, SECRET, timestamp=T)}
     with pytest.raises(WebhookSignatureError):
         Replay().provider().verify_webhook(body=body, headers=headers, now=NOW)
+
+
+# --- refunds listed for reconciliation ---------------------------------------------------------
+
+
+def test_list_refunds_follows_pages_and_returns_oldest_first():
+    replay = Replay(
+        answer("GET", "/v1/refunds", recorded("refund_list_page1")),
+        answer("GET", "/v1/refunds", recorded("refund_list_page2")),
+    )
+    refunds = replay.provider().list_refunds(PI)
+    first, second = replay.requests
+    assert dict(first.url.params) == {"payment_intent": PI, "limit": "100"}
+    assert dict(second.url.params) == {
+        "payment_intent": PI,
+        "limit": "100",
+        "starting_after": "re_3QmZ8kLkdIwHu7ix1Ro9Kd2F",
+    }
+    assert [(r.provider_ref, r.amount, r.status) for r in refunds] == [
+        ("re_3QmZ8kLkdIwHu7ix1Ab1Cd2E", 300, "succeeded"),
+        ("re_3QmZ8kLkdIwHu7ix1Ro9Kd2F", 1000, "succeeded"),
+        ("re_3QmZ8kLkdIwHu7ix1Sx2Lm7G", 500, "pending"),
+    ]
+    assert {r.intent_provider_ref for r in refunds} == {PI}

@@ -452,6 +452,21 @@ class RazorpayProvider:
         )
         return refund_from_razorpay(refund, order_id=order_id)
 
+    def list_refunds(self, intent_provider_ref: str) -> list[ProviderRefund]:
+        """Every refund of the order's captured payments, oldest first (for reconciliation)."""
+        order_id = self._ref(intent_provider_ref)
+        found: list[Mapping[str, Any]] = []
+        for payment in self._payments(order_id):
+            if payment.get("status") not in _TAKEN:
+                continue
+            payment_id = self._ref(_str(payment, "id"))
+            collection = self._request(
+                "GET", f"/v1/payments/{payment_id}/refunds", params={"count": "100"}
+            )
+            found.extend(self._items(collection))
+        found.sort(key=lambda r: (r.get("created_at") or 0, str(r.get("id"))))
+        return [refund_from_razorpay(r, order_id=order_id) for r in found]
+
     def verify_webhook(
         self, *, body: bytes, headers: Mapping[str, str], now: datetime
     ) -> ProviderEvent:

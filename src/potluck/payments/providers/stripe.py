@@ -319,11 +319,12 @@ class StripeProvider:
         path: str,
         *,
         data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         try:
-            response = self._client.request(method, path, data=data, headers=headers)
+            response = self._client.request(method, path, data=data, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise ProviderError(
                 "timeout", f"Stripe did not answer: {exc}", retryable=True, provider="stripe"
@@ -425,6 +426,24 @@ class StripeProvider:
         return refund_from_stripe(
             self._request("POST", "/v1/refunds", data=form, idempotency_key=refund_id)
         )
+
+    def list_refunds(self, intent_provider_ref: str) -> list[ProviderRefund]:
+        """Every refund of one PaymentIntent, oldest first (for reconciliation)."""
+        ref = self._ref(intent_provider_ref)
+        refunds: list[ProviderRefund] = []
+        params = {"payment_intent": ref, "limit": "100"}
+        while True:
+            page = self._request("GET", "/v1/refunds", params=params)
+            data = page.get("data")
+            if not isinstance(data, list):
+                raise ProviderError(
+                    "bad_response", "Stripe list without data", retryable=True, provider="stripe"
+                )
+            refunds.extend(refund_from_stripe(r) for r in data if isinstance(r, Mapping))
+            if not page.get("has_more") or not data:
+                break
+            params = {**params, "starting_after": _str(data[-1], "id")}
+        return refunds[::-1]  # Stripe lists newest first
 
     def verify_webhook(
         self, *, body: bytes, headers: Mapping[str, str], now: datetime
