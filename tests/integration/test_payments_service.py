@@ -165,3 +165,47 @@ def test_forged_tampered_and_stale_webhooks_are_refused_and_not_stored(potluck):
     # the same body signed now is accepted
     assert receive_webhook(potluck, "sandbox", body, sandbox.sign(body, now=potluck.clock.now()))
     assert balance(potluck, dest) == 2_500
+
+
+def test_a_pending_refund_settles_or_is_reversed_by_the_providers_webhook(potluck):
+    from potluck.payments.providers.base import ProviderRefund
+    from potluck.payments.providers.sandbox import SandboxProvider
+    from potluck.payments.webhooks import receive_webhook
+
+    class PendingRefunds(SandboxProvider):
+        def refund(self, *, refund_id, intent_provider_ref, amount, currency):
+            return ProviderRefund(
+                f"ref_{refund_id}", intent_provider_ref, amount, currency, "pending"
+            )
+
+    sandbox = PendingRefunds(potluck.settings, potluck.db, potluck.clock)
+    potluck.providers["sandbox"] = sandbox
+    dest = escrow(potluck)
+    intent = new_intent(potluck, dest, amount=1_000)
+    sandbox_control.pay(potluck, intent.id)
+    with potluck.db.transaction() as s:
+        kept = service.refund_intent(s, potluck, intent.id, amount=300, now=potluck.clock.now())
+        lost = service.refund_intent(s, potluck, intent.id, amount=200, now=potluck.clock.now())
+    assert (kept.status, lost.status) == ("pending", "pending")
+    assert balance(potluck, dest) == 500
+
+    def webhook(kind, refund):
+        body = json.dumps(
+            {
+                "id": f"sbxevt_{refund.id}",
+                "type": kind,
+                "created": int(potluck.clock.now().timestamp()),
+                "data": {"intent": intent.provider_ref, "refund": refund.provider_ref},
+            }
+        ).encode()
+        return receive_webhook(
+            potluck, "sandbox", body, sandbox.sign(body, now=potluck.clock.now())
+        )
+
+    assert webhook("refund.succeeded", kept).outcome == "applied"
+    assert webhook("refund.failed", lost).outcome == "applied"
+    with potluck.db.read() as s:
+        refunds = {r.id: r.status for r in service.list_refunds(s, intent.id)}
+        assert service.get_intent(s, intent.id).refunded_amount == 300
+    assert refunds == {kept.id: "succeeded", lost.id: "failed"}
+    assert balance(potluck, dest) == 700  # the failed refund's money is back

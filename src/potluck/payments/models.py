@@ -49,6 +49,7 @@ class PaymentIntent(Base):
     clearing_account_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("ledger_accounts.id"), nullable=False
     )
+    ledger_scope: Mapped[str] = mapped_column(String(64), nullable=False)  # the destination's
     captured_amount: Mapped[int] = mapped_column(Money64, nullable=False, default=0)
     refunded_amount: Mapped[int] = mapped_column(Money64, nullable=False, default=0)
     meta: Mapped[Any] = mapped_column("metadata", JSONType, nullable=False)

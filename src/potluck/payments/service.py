@@ -337,6 +337,7 @@ def create_intent(
         payment_url=remote.payment_url,
         destination_account_id=destination_account_id,
         clearing_account_id=clearing,
+        ledger_scope=destination.scope,
         captured_amount=0,
         refunded_amount=0,
         meta=meta,
@@ -470,7 +471,6 @@ def apply_status(
         captured = intent.amount if captured_amount is None else captured_amount
         if captured <= 0 or captured > intent.amount:
             captured = intent.amount  # a provider cannot capture more than was asked
-        destination = ledger.get_account(session, intent.destination_account_id)
         ledger.create_transfer(
             session,
             ledger.NewTransfer(
@@ -482,7 +482,7 @@ def apply_status(
                 metadata={"intent": intent.id, "purpose": intent.purpose},
             ),
             now=now,
-            scope=destination.scope,
+            scope=intent.ledger_scope,
         )
         intent.captured_amount = captured
     if status == states.FAILED:
@@ -605,7 +605,6 @@ def refund_intent(
             field="amount",
         )
     refund_id = new_id("re")
-    destination = ledger.get_account(session, intent.destination_account_id)
     try:
         ledger.create_transfer(
             session,
@@ -618,7 +617,7 @@ def refund_intent(
                 metadata={"intent": intent.id, "refund": refund_id},
             ),
             now=now,
-            scope=destination.scope,
+            scope=intent.ledger_scope,
         )
     except ledger.LedgerError as exc:
         raise PaymentsError(exc.code, exc.message, status=exc.status, field="amount") from None
@@ -680,7 +679,6 @@ def fail_refund(session: Session, refund: PaymentRefund, *, now: datetime) -> bo
     if refund.status != "pending":
         return False
     intent = _load(session, refund.intent_id, lock=True)
-    destination = ledger.get_account(session, intent.destination_account_id)
     ledger.create_transfer(
         session,
         ledger.NewTransfer(
@@ -692,7 +690,7 @@ def fail_refund(session: Session, refund: PaymentRefund, *, now: datetime) -> bo
             metadata={"intent": intent.id, "refund": refund.id},
         ),
         now=now,
-        scope=destination.scope,
+        scope=intent.ledger_scope,
     )
     refund.status = "failed"
     refund.updated_at = now

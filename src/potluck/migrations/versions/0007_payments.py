@@ -151,6 +151,7 @@ def upgrade() -> None:
         sa.Column("payment_url", sa.String(length=500), nullable=True),
         sa.Column("destination_account_id", sa.String(length=40), nullable=False),
         sa.Column("clearing_account_id", sa.String(length=40), nullable=False),
+        sa.Column("ledger_scope", sa.String(length=64), nullable=False),
         sa.Column(
             "captured_amount", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
         ),
