@@ -53,6 +53,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
         out["platform"] = f"{DEMO_PLATFORM} ({platform_id}) already exists"
         out["secret_key"] = "shown once at creation; `potluck platforms create` makes another"  # noqa: S105
         out.update(load_marketplace_demo(app, platform_id))
+        out.update(load_checkout_demo(app, platform_id, user_id))
         return out
     platform, secret = create_platform(app, name=DEMO_PLATFORM, owner_user_id=user_id)
     out["platform"] = f"{platform.name} ({platform.id})"
@@ -99,6 +100,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
     out["accounts"] = f"clearing {clearing.id}, Alice {alice.id}, Bob {bob.id}"
     out["balances"] = "Alice 75.00 EUR (10.00 held), Bob 25.00 EUR"
     out.update(load_marketplace_demo(app, platform.id))
+    out.update(load_checkout_demo(app, platform.id, user_id))
     return out
 
 
@@ -214,3 +216,77 @@ def _describe_marketplace(app: Potluck, platform_id: str) -> dict[str, str]:
             for name, w in wallets
         )
     return out
+
+
+# ---------------------------------------------------------------- checkout
+
+DEMO_MENU = (("margherita", "Pizza Margherita", 900), ("tiramisu", "Tiramisù", 550))
+DEMO_GUESTS = ("ana@potluck.test", "ben@potluck.test")
+
+
+def load_checkout_demo(app: Potluck, platform_id: str, host_user_id: str) -> dict[str, str]:
+    """The restaurant's menu and one open group order hosted by the demo person: 3 shares,
+    the host's paid, the two guests' payment links waiting (sandbox hosted page). Loaded
+    once; later runs only show it."""
+    from potluck.checkout import catalog
+    from potluck.checkout import service as checkout
+    from potluck.checkout.models import GroupOrder
+    from potluck.payments import sandbox_control
+
+    with app.db.read() as s:
+        restaurant = s.execute(
+            select(Party.id).where(Party.platform_id == platform_id, Party.name == RESTAURANT)
+        ).scalar_one()
+        group_id = s.execute(
+            select(GroupOrder.id)
+            .where(GroupOrder.host_user_id == host_user_id, GroupOrder.merchant_id == restaurant)
+            .order_by(GroupOrder.id)
+        ).scalar()
+    if group_id is None:
+        now = app.clock.now()
+        with app.db.transaction() as s:
+            for sku, name, price in DEMO_MENU:
+                catalog.put_item(
+                    s,
+                    platform_id=platform_id,
+                    merchant_id=restaurant,
+                    sku=sku,
+                    name=name,
+                    unit_price=price,
+                    stock=100,
+                    now=now,
+                )
+            group_id = checkout.create_group_order(
+                s,
+                host_user_id=host_user_id,
+                merchant_id=restaurant,
+                items=[("margherita", 3), ("tiramisu", 2)],
+                currency=CURRENCY,
+                split="equal",
+                expires_in_seconds=7 * 24 * 3600,
+                fallback="host_pays",
+                now=now,
+            ).id
+            for email in DEMO_GUESTS:
+                checkout.add_member(
+                    s, group_id=group_id, host_user_id=host_user_id, email=email, now=now
+                )
+            group = checkout.open_group_order(
+                s, app, group_id=group_id, host_user_id=host_user_id, now=now
+            )
+        host_intent = group.members[0].payment_intent
+        if host_intent is not None:
+            sandbox_control.pay(app, host_intent)
+        app.bus.drain()
+    with app.db.read() as s:
+        view = checkout.get_group_order(s, group_id, user_id=host_user_id)
+    from potluck.money import format_money
+
+    shares = ", ".join(
+        f"{m.email} {format_money(m.share or 0, view.currency)} ({m.status}"
+        + (f": {m.payment_url}" if m.status == "due" else "")
+        + ")"
+        for m in view.members
+    )
+    total = format_money(view.total, view.currency)
+    return {"group order": f"{view.id} {total}, {view.status}: {shares}"}
