@@ -65,6 +65,41 @@ def test_sharing_benchmark_runs():
     """Settle-up and parsing measured on tiny repetitions (no speed asserted)."""
     from potluck.benchmarks import sharing
 
-    rows = sharing.run(runs=1)
+    rows = sharing.run_pure(runs=1)
     assert [r["scenario"].split(",")[0] for r in rows] == ["simplify"] * 3 + ["parse"]
     assert all(r["p50_ms"] >= 0 for r in rows)
+
+
+def test_sharing_benchmark_loaders_and_balances_on_sqlite(monkeypatch):
+    """Tiny counts, no IHateMoney: the seeded plan, both Potluck loaders (service and bulk)
+    give the plan's balances, and settle-up answers (no speed asserted)."""
+    from argon2 import PasswordHasher
+
+    from potluck.benchmarks import sharing
+    from potluck.identity import passwords
+
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    from potluck.ledger import service as ledger
+
+    plan = sharing.make_expense_plan(members=6, expenses=12, seed=3)
+    assert plan == sharing.make_expense_plan(members=6, expenses=12, seed=3)
+    assert all(a % len(o) == 0 and 2 <= len(o) <= 6 for _, a, o in plan.expenses)
+    assert sum(plan.balances()) == 0
+    with bench.fresh_sqlite() as url:
+        served = sharing.potluck_group(url, plan, batch=5)
+        empty = sharing.ExpensePlan(plan.members, [])
+        bulk = sharing.potluck_group(url, empty)
+        bulk.load_seconds = sharing.potluck_bulk_load(url, bulk, plan, batch=5)
+        for group in (served, bulk):
+            bal, settle, balances, payments = sharing.potluck_compute_times(url, group, runs=1)
+            assert [balances[m] for m in group.member_ids] == plan.balances()
+            assert len(bal) == len(settle) == 1
+            assert 0 < payments < plan.members
+        db = bench.Database(bench.make_engine(url, pool_size=1))
+        try:
+            with db.read() as s:
+                assert ledger.audit(s).ok
+        finally:
+            db.dispose()

@@ -263,6 +263,12 @@ def sharing_command(
     large_expenses: Annotated[int, typer.Option(help="Expenses, large scenario.")] = 100_000,
     runs: Annotated[int, typer.Option(help="Repetitions of each Potluck measurement.")] = 10,
     ihm_runs: Annotated[int, typer.Option(help="Repetitions of IHateMoney's settle.")] = 3,
+    settle_loader: Annotated[
+        str, typer.Option(help="Potluck loader for 50 x 20,000: bulk | service.")
+    ] = "bulk",
+    large_loader: Annotated[
+        str, typer.Option(help="Potluck loader for 200 x 100,000: bulk | service.")
+    ] = "bulk",
     pure_only: Annotated[
         bool, typer.Option(help="Only the pure functions (simplify, parse).")
     ] = False,
@@ -291,6 +297,8 @@ def sharing_command(
         "ihatemoney": ihatemoney,
         "workers": workers,
         "clients": clients,
+        "settle_loader": settle_loader,
+        "large_loader": large_loader,
     }
     if quick:
         opts = sharing.Options.quick(**common)

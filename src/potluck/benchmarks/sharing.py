@@ -291,7 +291,10 @@ def potluck_group(
     try:
         now = datetime.now(UTC)
         user = register_user(
-            app, email="owner@bench.example", password=secrets.token_urlsafe(12), name="Owner"
+            app,
+            email=f"owner-{secrets.token_hex(4)}@bench.example",
+            password=secrets.token_urlsafe(12),
+            name="Owner",
         )
         token = tokens.encode_access_token(
             key=signing_key(app), user_id=user.id, now=now, ttl_seconds=6 * 3600
@@ -777,7 +780,7 @@ class Options:
     large_members: int = 200
     large_expenses: int = 100_000
     load_batch: int = 500
-    settle_loader: str = "service"  # service: sharing.create_expense | bulk
+    settle_loader: str = "bulk"  # bulk | service (sharing.create_expense per expense)
     large_loader: str = "bulk"
     runs: int = 10  # timed repetitions of balances + settle-up (Potluck)
     ihm_runs: int = 3  # the same for IHateMoney (seconds each at full size)
@@ -1123,3 +1126,63 @@ def run(opts: Options, progress: lb.Progress | None = None) -> Report:
 def _pinned() -> str:
     lines = (IHM_DIR / "requirements.txt").read_text().splitlines()
     return ", ".join(x for x in lines if x and not x.startswith("#"))
+
+
+# ---------------------------------------------------------------- docs/benchmarks.md
+
+RESULTS = lb.BENCH_DIR / "results" / "sharing.json"
+DOC = lb.REPO / "docs" / "benchmarks.md"
+DOC_START, DOC_END = "<!-- sharing-figures -->", "<!-- /sharing-figures -->"
+
+
+def render(data: dict[str, Any]) -> str:
+    """The figures, pure functions, targets and checks of a sharing.json, as Markdown."""
+    m = data.get("machine", {})
+    o = data.get("options", {})
+
+    def tup(values: Any) -> str:
+        return str(tuple(round(x, 1) for x in values or ()))
+
+    lines = [
+        f"Run of {m.get('started_at', '?')} on {m.get('cores')} cores ({m.get('cpu')}); load "
+        f"average {tup(m.get('load_average_at_start'))} at the start, "
+        f"{tup(m.get('load_average_at_end'))} at the end. IHateMoney: "
+        f"{m.get('ihatemoney', 'not measured')}. Options: {o.get('workers')} server processes "
+        f"each, {o.get('clients')} HTTP clients, seed {o.get('seed')}.",
+        "",
+        "| system | backend | scenario | ops | seconds | per second | p50 ms | p99 ms | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+
+    def num(value: Any, fmt: str = ",.0f") -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for f in data.get("figures", []):
+        lines.append(
+            f"| {f['system']} | {f['backend']} | {f['scenario']} | {f['operations']:,} | "
+            f"{num(f['seconds'], ',.2f')} | {num(f['per_second'])} | "
+            f"{num(f['p50_ms'], ',.2f')} | {num(f['p99_ms'], ',.2f')} | {f['note']} |"
+        )
+    lines += ["", "| pure function | p50 ms | worst ms | note |", "|---|---:|---:|---|"]
+    for r in data.get("pure", []):
+        lines.append(f"| {r['scenario']} | {r['p50_ms']} | {r['max_ms']} | {r['note']} |")
+    lines += ["", "| target (issue 4) | wanted | measured | result |", "|---|---|---|---|"]
+    for t in data.get("targets", []):
+        result = {True: "**pass**", False: "**miss**", None: "not measured"}[t["ok"]]
+        lines.append(f"| {t['name']} | {t['wanted']} | {t['measured']} | {result} |")
+    lines.append("")
+    lines += [f"- checked: {c}" for c in data.get("checks", [])]
+    lines += [f"- skipped: {s}" for s in data.get("skipped", [])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_doc(results: Path = RESULTS, doc: Path = DOC) -> None:
+    """Replace what stands between the sharing markers of docs/benchmarks.md."""
+    text = doc.read_text()
+    start, end = text.index(DOC_START) + len(DOC_START), text.index(DOC_END)
+    body = render(json.loads(results.read_text()))
+    doc.write_text(text[:start] + "\n" + body + text[end:])
+
+
+if __name__ == "__main__":
+    render_doc()
