@@ -146,23 +146,25 @@ def test_intents_are_listed_with_keyset_paging_and_status_filter(client, potluck
     assert [p["id"] for p in paid["data"]] == [ids[1]]
 
 
-@pytest.mark.parametrize(
-    ("change", "code"),
-    [
-        ({"amount": 12.5}, "validation_error"),
-        ({"amount": 0}, "validation_error"),
-        ({"currency": "XXX"}, "validation_error"),
-        ({"payer": "usr_nobody"}, "payer_not_found"),
-        ({"payer": "not@mail"}, "invalid_payer"),
-        ({"purpose": "Not A Word"}, "validation_error"),
-    ],
-)
-def test_bad_intents_are_422_and_store_nothing(client, potluck, acme, change, code):
+BAD_INTENTS = [
+    ({"amount": 12.5}, "validation_error"),
+    ({"amount": 0}, "validation_error"),
+    ({"currency": "XXX"}, "validation_error"),
+    ({"payer": "usr_nobody"}, "payer_not_found"),
+    ({"payer": "not@mail"}, "invalid_payer"),
+    ({"purpose": "Not A Word"}, "validation_error"),
+    ({"metadata": {"k": "v" * 501}}, "validation_error"),
+]
+
+
+def test_bad_intents_are_422_and_store_nothing(client, potluck, acme):
     _, headers = acme
-    r = create(client, headers, **change)
-    assert r.status_code == 422, r.text
-    assert r.json()["code"] == code
+    for change, code in BAD_INTENTS:
+        r = create(client, headers, **change)
+        assert r.status_code == 422, (change, r.text)
+        assert r.json()["code"] == code, change
     assert count(potluck, PaymentIntent) == 0
+    assert events(potluck, "payment.requested") == []
 
 
 def test_an_idempotency_key_replays_the_same_intent(client, potluck, acme):
