@@ -296,6 +296,16 @@ def test_http_expense_in_another_currency_and_the_admin_rates(potluck, monkeypat
         assert r.json()["history"][-1]["snapshot"]["fx_rate"] == "1.2"
         r = client.patch(f"/v1/expenses/{e['id']}", json={"fx_rate": 1.2}, headers=bob)
         assert r.status_code == 422
+        # a rate already there for the day and pair is replaced
+        rates["rates"][0]["rate"] = "1.1800"
+        assert client.put("/v1/admin/fx-rates", json=rates, headers=ada).json() == {"count": 1}
+        listed = client.get(
+            "/v1/admin/fx-rates", params={"base": "GBP", "limit": 1}, headers=ada
+        ).json()
+        assert listed == {
+            "data": [{"date": "2026-01-01", "base": "GBP", "quote": "EUR", "rate": "1.18"}],
+            "has_more": True,
+        }
     with potluck.db.read() as s:
         bal = {b.member.id: b.balance for b in sharing.group_balances(s, g["id"], user_id=ada_id)}
     assert sum(bal.values()) == 0

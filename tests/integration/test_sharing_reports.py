@@ -108,3 +108,21 @@ def test_reports_by_category_member_and_month(potluck, clock):
             assert x["balance"] == r_["net"] + r_["settlements_paid"] - r_["settlements_received"]
         r = client.get(f"/v1/groups/{g['id']}/reports", params={"by": "year"}, headers=ada)
         assert r.status_code == 422
+        # PATCH without repeat keeps the series; repeat null stops it
+        r = client.patch(f"/v1/expenses/{rent['id']}", json={"notes": "flat 2"}, headers=bob)
+        assert r.json()["repeat"] == "monthly"
+        r = client.patch(f"/v1/expenses/{rent['id']}", json={"repeat": None}, headers=bob)
+        assert (r.json()["repeat"], r.json()["series_id"]) == (None, rent["id"])
+        clock.advance(62 * 86_400)
+        potluck.bus.drain()
+        assert report("category")["rows"][0] == {
+            "key": "rent",
+            "amount": 100_000,
+            "count": 2,
+            "name": None,
+            "paid": None,
+            "share": None,
+            "net": None,
+            "settlements_paid": None,
+            "settlements_received": None,
+        }

@@ -25,6 +25,8 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from potluck.errors import DomainError
@@ -118,38 +120,43 @@ def check_converted(amount: int, *, field: str = "amount") -> int:
 # --- the rates table ---
 
 
-def _check_pair(base: str, quote: str, *, where: str) -> None:
+def _check_pair(base: str, quote: str, *, where: str, prefix: str = "") -> None:
     for code, name in ((base, "base"), (quote, "quote")):
         if not is_currency(code):
             raise DomainError(
                 "unknown_currency",
                 f"{where}: '{code}' is not an ISO 4217 currency code",
-                field=name,
+                field=f"{prefix}{name}",
             )
     if base == quote:
         raise DomainError(
-            "invalid_fx_rate", f"{where}: base and quote are both {base}", field="quote"
+            "invalid_fx_rate",
+            f"{where}: base and quote are both {base}",
+            field=f"{prefix}quote",
         )
 
 
 def upsert_rates(session: Session, rows: Iterable[RateView], *, now: datetime) -> int:
     """Insert or replace rates (same day and pair → the new rate); returns how many rows.
 
-    The caller validated the rows (``check_rows``); a repeated load changes nothing.
+    One ``INSERT … ON CONFLICT DO UPDATE`` per 500 rows, so concurrent loads of the same rates
+    cannot collide; the caller validated the rows (``check_rows``/``parse_csv``).
     """
-    count = 0
-    for r in rows:
-        existing = session.get(FxRate, (r.date, r.base, r.quote))
-        if existing is None:
-            session.add(
-                FxRate(date=r.date, base=r.base, quote=r.quote, rate=r.rate, updated_at=now)
-            )
-        elif existing.rate != r.rate:
-            existing.rate = r.rate
-            existing.updated_at = now
-        count += 1
-    session.flush()
-    return count
+    items = [
+        {"date": r.date, "base": r.base, "quote": r.quote, "rate": r.rate, "updated_at": now}
+        for r in rows
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for i in range(0, len(items), 500):
+        stmt = insert(FxRate).values(items[i : i + 500])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["date", "base", "quote"],
+            set_={"rate": stmt.excluded.rate, "updated_at": stmt.excluded.updated_at},
+            where=FxRate.rate != stmt.excluded.rate,
+        )
+        session.execute(stmt)
+    return len(items)
 
 
 def check_rows(rows: Iterable[tuple[date, str, str, Decimal | str]]) -> list[RateView]:
@@ -157,7 +164,7 @@ def check_rows(rows: Iterable[tuple[date, str, str, Decimal | str]]) -> list[Rat
     out: dict[tuple[date, str, str], RateView] = {}
     for i, (day, base, quote, rate) in enumerate(rows):
         where = f"rates.{i}"
-        _check_pair(base, quote, where=where)
+        _check_pair(base, quote, where=where, prefix=f"{where}.")
         text = rate_text(parse_rate(rate, field=f"{where}.rate"))
         out[(day, base, quote)] = RateView(day, base, quote, text)
         if len(out) > MAX_ROWS:
