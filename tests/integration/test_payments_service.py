@@ -209,3 +209,22 @@ def test_a_pending_refund_settles_or_is_reversed_by_the_providers_webhook(potluc
         assert service.get_intent(s, intent.id).refunded_amount == 300
     assert refunds == {kept.id: "succeeded", lost.id: "failed"}
     assert balance(potluck, dest) == 700  # the failed refund's money is back
+
+
+def test_a_signed_event_in_another_currency_is_stored_but_not_applied(potluck):
+    from potluck.payments.webhooks import receive_webhook
+
+    dest = escrow(potluck)
+    intent = new_intent(potluck, dest)
+    body = json.dumps(
+        {
+            "id": "sbxevt_usd",
+            "type": "payment.succeeded",
+            "created": int(potluck.clock.now().timestamp()),
+            "data": {"intent": intent.provider_ref, "amount": 2_500, "currency": "USD"},
+        }
+    ).encode()
+    headers = sandbox_of(potluck).sign(body, now=potluck.clock.now())
+    assert receive_webhook(potluck, "sandbox", body, headers).outcome == "ignored"
+    assert stored_events(potluck) == 1
+    assert balance(potluck, dest) == 0

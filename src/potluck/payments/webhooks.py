@@ -111,6 +111,14 @@ def record_event(
 
 def _to(status: str) -> Callable[[Session, PaymentIntent, ProviderEvent, datetime], bool]:
     def apply(session: Session, intent: PaymentIntent, event: ProviderEvent, now: datetime) -> bool:
+        if event.currency is not None and event.currency.upper() != intent.currency:
+            log.warning(
+                "payments.webhook_currency_mismatch",
+                intent=intent.id,
+                ours=intent.currency,
+                theirs=event.currency,
+            )
+            return False  # stored, not applied; reconciliation will report it
         return service.apply_status(
             session,
             intent,

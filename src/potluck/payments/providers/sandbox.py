@@ -381,7 +381,19 @@ class SandboxProvider:
                     continue
                 claimed.delivered_at = now
             raw = body.encode()
-            status = receive_webhook(app, NAME, raw, self.sign(raw, now=self.clock.now())).status
+            try:
+                status = receive_webhook(
+                    app, NAME, raw, self.sign(raw, now=self.clock.now())
+                ).status
+            except DomainError as exc:  # refused (e.g. the secret changed): as a 4xx reply
+                status = exc.status
+            except Exception:
+                # Our side failed (the database): send it again on the next round.
+                with self.db.transaction() as s:
+                    row = s.get(SandboxWebhook, webhook_id)
+                    if row is not None:
+                        row.delivered_at = None
+                raise
             with self.db.transaction() as s:
                 row = s.get(SandboxWebhook, webhook_id)
                 if row is not None:
