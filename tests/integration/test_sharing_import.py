@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from potluck.api.app import create_app
+from potluck.sharing.importer import CsvRowError, parse_splitwise, reconstruct
 from potluck.sharing.models import Expense, SharingGroup
 from tests.integration.test_sharing_api import (  # noqa: F401 (cheap_hashing: autouse)
     cheap_hashing,
@@ -282,3 +285,60 @@ def test_cli_import_with_progress(potluck, monkeypatch):
     bad = CliRunner().invoke(cli.app, [*args[:7], "--me", "Ada Lovelace"])
     assert bad.exit_code == 1
     assert "unmapped" in bad.output.lower() or "missing" in bad.output.lower()
+
+
+# --- the pure parts (no database) ---
+
+
+@given(
+    nets=st.lists(st.integers(-(10**9), 10**9), min_size=2, max_size=8).filter(
+        lambda n: any(v > 0 for v in n)
+    ),
+    extra=st.integers(0, 10**9),
+)
+@settings(max_examples=200, deadline=None)
+def test_reconstruct_gives_back_the_nets(nets, extra):
+    nets[-1] -= sum(nets)  # the row sums to zero
+    if not any(v > 0 for v in nets):
+        return
+    cost = sum(v for v in nets if v > 0) + extra
+    paid, owed = reconstruct(cost, tuple(nets))
+    assert [p - o for p, o in zip(paid, owed, strict=True)] == nets
+    assert sum(paid) == sum(owed) == cost
+    assert min(paid + owed) >= 0
+    assert all(p == 0 for p, n in zip(paid, nets, strict=True) if n <= 0)
+
+
+def test_parse_reads_splitwise_variants():
+    text = (
+        "\ufeffDate,Description,Catégorie,Cost,Devise,Ana,Bo,,\n"
+        '2026-01-02,"Tea, cakes",,3.00,eur,-1.50,1.50,,\n'
+        "2026-01-03,(deleted) Oops,General,9.99,EUR,9.99,-9.99\n"
+        "\n"
+        ",Total balance,,,EUR,-1.50,1.50\n"
+    )
+    parsed = parse_splitwise(text)
+    assert parsed.columns == ["Ana", "Bo"]
+    assert parsed.deleted == 1
+    (row,) = parsed.rows
+    assert (row.line, row.description, row.category, row.currency) == (
+        2,
+        "Tea, cakes",
+        "General",
+        "EUR",
+    )
+    assert (row.cost, row.nets, row.payment) == (300, (-150, 150), False)
+    assert parsed.totals == {"EUR": (-150, 150)}
+    for bad, line, words in [
+        ("Date,Description\n", 1, "header"),
+        ("Date,Description,Category,Cost,Currency,A,a\n", 1, "two member columns"),
+        (text.replace("3.00", "3.001"), 2, "decimal places"),
+        (text.replace("3.00", "1.00"), 2, "more than the Cost"),
+        (text.replace(",,3.00", ",Payment,2.00"), 2, "Payment"),
+        (text.replace("eur", "EURO"), 2, "Currency"),
+        (text.replace("1.50,,", "1.50,7,"), 2, "columns"),
+    ]:
+        with pytest.raises(CsvRowError) as exc:
+            parse_splitwise(bad)
+        assert exc.value.line == line, bad
+        assert words in exc.value.message, exc.value.message
