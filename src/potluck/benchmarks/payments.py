@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from potluck.api.observability import configure_logging
 from potluck.benchmarks.ledger import (
     Figure,
     Progress,
@@ -88,6 +89,8 @@ def _app(url: str) -> Potluck:
         log_json=False,
         log_level="WARNING",
     )
+    # Production logs one line per webhook at INFO; the figure is the handling, not a terminal.
+    configure_logging(settings)
     return bootstrap(settings, db=Database(make_engine(url, pool_size=32)))
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -445,12 +445,15 @@ def list_intents(
 def find_by_provider_ref(
     session: Session, provider: str, provider_ref: str, *, lock: bool = False
 ) -> PaymentIntent | None:
-    query = select(PaymentIntent).where(
-        PaymentIntent.provider == provider, PaymentIntent.provider_ref == provider_ref
-    )
-    if lock:
-        query = query.with_for_update()
-    return session.execute(query).scalar_one_or_none()
+    query = _BY_REF_FOR_UPDATE if lock else _BY_REF
+    return session.execute(query, {"provider": provider, "ref": provider_ref}).scalar_one_or_none()
+
+
+_BY_REF = select(PaymentIntent).where(
+    PaymentIntent.provider == bindparam("provider"),
+    PaymentIntent.provider_ref == bindparam("ref"),
+)
+_BY_REF_FOR_UPDATE = _BY_REF.with_for_update()
 
 
 def apply_status(

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -60,25 +60,46 @@ def receive_webhook(
         return record_event(s, provider_name, event, now=app.clock.now())
 
 
+# Built once: a webhook's statements cost their execution, not their construction.
+_EVENTS = cast(Table, ProviderEventRecord.__table__)
+_SET_OUTCOME = (
+    _EVENTS.update()
+    .where(_EVENTS.c.id == bindparam("row"))
+    .values(outcome=bindparam("outcome"), intent_id=bindparam("intent_id"))
+)
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_event(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`` for ``dialect``."""
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(_EVENTS)
+            .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+            .returning(_EVENTS.c.id)
+        )
+        _INSERTS[dialect] = statement
+    return statement
+
+
 def record_event(
     session: Session, provider_name: str, event: ProviderEvent, *, now: datetime
 ) -> WebhookResult:
     """Store a verified event once and apply it (in the caller's transaction)."""
-    table = cast(Table, ProviderEventRecord.__table__)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    dialect = session.get_bind().dialect.name
     inserted = session.execute(
-        insert(table)
-        .values(
-            provider=provider_name,
-            event_id=event.event_id,
-            kind=event.kind[:32],
-            intent_id=None,
-            outcome="received",
-            payload=dict(event.raw),
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(table.c.id)
+        _insert_event(dialect),
+        {
+            "provider": provider_name,
+            "event_id": event.event_id,
+            "kind": event.kind[:32],
+            "intent_id": None,
+            "outcome": "received",
+            "payload": dict(event.raw),
+            "received_at": now,
+        },
     ).scalar_one_or_none()
     if inserted is None:
         return WebhookResult(200, "duplicate", event.event_id)
@@ -95,9 +116,8 @@ def record_event(
         if handler is not None and handler(session, intent, event, now):
             outcome = "applied"
     session.execute(
-        table.update()
-        .where(table.c.id == inserted)
-        .values(outcome=outcome, intent_id=intent.id if intent else None)
+        _SET_OUTCOME,
+        {"row": inserted, "outcome": outcome, "intent_id": intent.id if intent else None},
     )
     log.info(
         "payments.webhook",
