@@ -83,7 +83,9 @@ def test_every_service_consumed_is_ok(potluck):
 def test_status_reports_outbox_lag_queue_depths_and_dead_letters(potluck, clock):
     with potluck.db.transaction() as s:
         publish(s, "status.test", {"n": 1}, now=clock.now())
-        publish(s, "status.later", {"n": 2}, now=clock.now(), deliver_after=clock.now())
+        publish(s, "status.now", {"n": 2}, now=clock.now(), deliver_after=clock.now())
+        timer = clock.now() + timedelta(hours=1)
+        publish(s, "status.timer", {"n": 3}, now=clock.now(), deliver_after=timer)
     clock.advance(12)
     now = clock.now()
     row = {"event_id": "ev", "type": "t", "attempts": 0, "created_at": now, "updated_at": now}
@@ -99,7 +101,7 @@ def test_status_reports_outbox_lag_queue_depths_and_dead_letters(potluck, clock)
             ],
         )
     report = collect_status(potluck)
-    assert report["outbox"] == {"pending": 2, "lag_seconds": 12.0}
+    assert report["outbox"] == {"pending": 3, "due": 2, "lag_seconds": 12.0}
     assert report["queues"]["splitter"] == 2
     assert report["queues"]["wallets"] == 1
     assert report["queues"]["webhooks"] == 0

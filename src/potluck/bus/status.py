@@ -30,7 +30,7 @@ import typer
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from potluck.bus.models import HEARTBEATS, Delivery, Heartbeat
+from potluck.bus.models import HEARTBEATS, Delivery, Heartbeat, OutboxEvent
 from potluck.bus.relay import outbox_stats
 from potluck.clock import utc
 
@@ -227,6 +227,18 @@ def queue_depths(app: Potluck) -> tuple[dict[str, int], int, dict[str, int]]:
     return depths, dead, {}
 
 
+def _outbox_due(app: Potluck) -> int:
+    """Pending outbox rows already due (the others are timers waiting for their time)."""
+    with app.db.read() as session:
+        return int(
+            session.execute(
+                select(func.count()).where(
+                    OutboxEvent.status == "pending", OutboxEvent.deliver_after <= app.clock.now()
+                )
+            ).scalar_one()
+        )
+
+
 def processes(app: Potluck, *, stale_after: float | None = None) -> list[dict[str, Any]]:
     """The heartbeat rows, most recently seen first, each with its age and whether stale."""
     stale_after = app.settings.heartbeat_stale_seconds if stale_after is None else stale_after
@@ -279,6 +291,7 @@ def collect_status(app: Potluck, *, stale_after: float | None = None) -> dict[st
             stats = outbox_stats(app)
             report["outbox"] = {
                 "pending": stats["outbox_pending"],
+                "due": _outbox_due(app),
                 "lag_seconds": round(stats["outbox_lag_seconds"], 3),
             }
         except Exception as exc:
