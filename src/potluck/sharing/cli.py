@@ -87,7 +87,13 @@ def import_splitwise(
         if me is None:
             mapped = {k.lower() for k in members}
             rest = [c for c in columns if c.lower() not in mapped]
-            me = rest[0] if len(rest) == 1 else ""
+            if len(rest) != 1:
+                raise DomainError(
+                    "unmapped_members",
+                    "say which column is the owner with --me, and give every other column "
+                    "with --member; columns without --member: " + ", ".join(rest),
+                )
+            me = rest[0]
         with potluck.db.read() as s:
             user_id = s.scalar(select(User.id).where(User.email == owner.strip().lower()))
         if user_id is None:
@@ -126,4 +132,4 @@ def import_splitwise(
         highlight=False,
     )
     for warning in result.warnings:
-        console.print(f"[yellow]{warning}[/yellow]")
+        console.print(f"[yellow]{warning}[/yellow]", highlight=False)
