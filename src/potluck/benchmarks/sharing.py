@@ -819,6 +819,22 @@ def _check_balances(
     report.checks.append(f"{what}: balances equal the plan's, to the minor unit")
 
 
+def _audit(report: Report, url: str, what: str) -> None:
+    """The ledger's own audit (every transfer balanced, account totals = their entries)."""
+    from potluck.ledger import service as ledger
+
+    db = Database(make_engine(url, pool_size=1))
+    try:
+        started = time.perf_counter()
+        with db.read() as s:
+            audit = ledger.audit(s)
+        if not audit.ok:
+            raise RuntimeError(f"{what}: ledger audit failed: {audit.problems[0]}")
+        report.checks.append(f"{what}: ledger audit ok ({time.perf_counter() - started:.1f} s)")
+    finally:
+        db.dispose()
+
+
 def run_create(
     report: Report, opts: Options, backend: str, python: Path | None, progress: lb.Progress
 ) -> None:
@@ -924,6 +940,7 @@ def run_settle(
         _check_balances(
             report, f"potluck {backend} {name}", plan.balances(), balances, group.member_ids
         )
+        _audit(report, url, f"potluck {backend} {name}")
         both = [a + b for a, b in zip(bal, settle, strict=True)]
         report.figures += [
             _latency_row("potluck", backend, f"{name} balances, in-process", bal, note=size),
