@@ -15,13 +15,13 @@ same work for both:
   IHateMoney: ``POST /api/projects/<id>/bills`` (its API token). The same number of server
   processes for both (``workers``: gunicorn sync workers / uvicorn workers).
 - settle: balances and settle-up for 50 members x 20,000 expenses, loaded fast (Potluck:
-  ``sharing.create_expense`` in batches of ``load_batch`` expenses per transaction, i.e. the
-  normal path with the ledger, history, activity and events; IHateMoney: bulk INSERT into its
-  ``bill``/``billowers`` tables by bench/ihatemoney/driver.py), then timed over HTTP (Potluck:
-  ``GET /v1/groups/{id}/balances`` + ``GET .../settle-up?simplify=true``; IHateMoney:
-  ``GET /api/projects/<id>/statistics`` + its settle page ``/<id>/settle_bills``) and
-  in-process. Both systems' balances are compared to the minor unit (the amounts split
-  evenly, so neither rounds).
+  ``potluck_bulk_load``, expense rows and one ``ledger.create_transfers`` per 2,000 expenses,
+  or ``sharing.create_expense`` per expense with ``settle_loader="service"``; IHateMoney: bulk
+  INSERT into its ``bill``/``billowers`` tables by bench/ihatemoney/driver.py), then timed
+  over HTTP (Potluck: ``GET /v1/groups/{id}/balances`` + ``GET .../settle-up?simplify=true``;
+  IHateMoney: ``GET /api/projects/<id>/statistics`` + its settle page ``/<id>/settle_bills``)
+  and in-process. Both systems' balances are compared with the plan's to the minor unit (the
+  amounts split evenly, so neither rounds), and Potluck's ledger is audited.
 
 Potluck only: balances + settle-up for 200 members x 100,000 expenses (load time stated).
 
