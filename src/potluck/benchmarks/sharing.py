@@ -187,6 +187,8 @@ class Row:
     p99_ms: float | None = None
     errors: int = 0
     note: str = ""
+    # The machine's 1-minute load average when the figure was taken (2 cores, shared).
+    load_1m: float = field(default_factory=lambda: round(os.getloadavg()[0], 1))
 
 
 @dataclass
@@ -1167,8 +1169,9 @@ def render(data: dict[str, Any]) -> str:
         f"{m.get('ihatemoney', 'not measured')}. Options: {o.get('workers')} server processes "
         f"each, {o.get('clients')} HTTP clients, seed {o.get('seed')}.",
         "",
-        "| system | backend | scenario | ops | seconds | per second | p50 ms | p99 ms | note |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| system | backend | scenario | ops | seconds | per second | p50 ms | p99 ms | load "
+        "| note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
 
     def num(value: Any, fmt: str = ",.0f") -> str:
@@ -1178,7 +1181,8 @@ def render(data: dict[str, Any]) -> str:
         lines.append(
             f"| {f['system']} | {f['backend']} | {f['scenario']} | {f['operations']:,} | "
             f"{num(f['seconds'], ',.2f')} | {num(f['per_second'])} | "
-            f"{num(f['p50_ms'], ',.2f')} | {num(f['p99_ms'], ',.2f')} | {f['note']} |"
+            f"{num(f['p50_ms'], ',.2f')} | {num(f['p99_ms'], ',.2f')} | "
+            f"{num(f.get('load_1m'), '.1f')} | {f['note']} |"
         )
     lines += ["", "| pure function | p50 ms | worst ms | note |", "|---|---:|---:|---|"]
     for r in data.get("pure", []):
