@@ -20,7 +20,7 @@ from potluck.identity import passwords
 from potluck.identity.service import register_user
 from potluck.sharing import recurring
 from potluck.sharing import service as sharing
-from potluck.sharing.models import Activity, Expense
+from potluck.sharing.models import Activity, Expense, Recurrence
 from potluck.splits.expense import ExpenseSplit, Share
 
 DAY = 86_400
@@ -179,6 +179,18 @@ def test_left_member_skips_and_deleted_series_stops(potluck, clock):
         sharing.remove_member(
             s, user_id=users[0], group_id=gid, member_id=members[2], now=clock.now()
         )
+        # dated in the past: no back-filling, the first occurrence is the first date to come
+        past = sharing.create_expense(
+            s,
+            user_id=users[0],
+            group_id=gid,
+            description="insurance",
+            amount=100,
+            date=date(2025, 11, 30),
+            repeat="monthly",
+            now=clock.now(),
+        )
+        assert s.get(Recurrence, past.id).next_date == date(2026, 1, 30)
     clock.advance(8 * DAY)
     potluck.bus.drain()
     assert len(_series(potluck, first.id)) == 1
