@@ -483,5 +483,69 @@ def payments_command(
         console.print(f"figures written to {json_path}")
 
 
+@bench_app.command("scaling")
+def scaling_command(
+    orders: Annotated[int, typer.Option(help="Orders per configuration.")] = 2000,
+    clients: Annotated[int, typer.Option(help="Threads recording orders.")] = 4,
+    config: Annotated[
+        list[str] | None,
+        typer.Option(help="embedded, rabbitmq-1x, rabbitmq-2x (repeat; default: all three)."),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Distributed mode: orders split per second with 1 vs 2 workers per service (PostgreSQL +
+    RabbitMQ, real processes), outbox-to-effect latency, and embedded mode for comparison."""
+    from potluck.benchmarks import scaling
+
+    configs = config or list(scaling.CONFIGS)
+    unknown = [c for c in configs if c not in scaling.CONFIGS]
+    if unknown:
+        raise typer.BadParameter(f"unknown configuration {unknown[0]!r}")
+    if quick:
+        opts = scaling.Options.quick(configs=configs, clients=clients)
+    else:
+        opts = scaling.Options(configs=configs, orders=orders, clients=clients)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    ) as progress:
+        report = scaling.run(opts, RichProgress(progress))
+    table = Table(title="Scaling: orders fully split per second")
+    for name in ("config", "processes", "orders", "seconds", "orders/s"):
+        table.add_column(name, justify="left" if name == "config" else "right")
+    for name in ("effect p50 ms", "effect p99 ms", "record p50 ms", "note"):
+        table.add_column(name, justify="left" if name == "note" else "right")
+    for f in report.figures:
+        table.add_row(
+            f.config,
+            str(f.processes),
+            f"{f.orders:,}",
+            f"{f.seconds:,.2f}",
+            f"{f.orders_per_second:,.1f}",
+            "-" if f.latency_p50_ms is None else f"{f.latency_p50_ms:,.0f}",
+            "-" if f.latency_p99_ms is None else f"{f.latency_p99_ms:,.0f}",
+            "-" if f.record_p50_ms is None else f"{f.record_p50_ms:,.1f}",
+            f.note,
+        )
+    console.print(table)
+    if report.ratio_2x_over_1x is not None:
+        console.print(f"2 workers per service / 1 worker per service: {report.ratio_2x_over_1x}x")
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 if __name__ == "__main__":
     bench_app()
