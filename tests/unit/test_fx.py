@@ -80,3 +80,69 @@ def test_csv_names_the_bad_line_and_keeps_the_last_of_a_repeated_row():
             fx.parse_csv(text)
         assert exc.value.line == line, text
         assert f"line {line}" in str(exc.value)
+
+
+CURRENCIES = ["EUR", "JPY", "KWD", "USD"]
+
+
+@st.composite
+def _converted_expense(draw):
+    from potluck.money import allocate
+    from potluck.splits.expense import ExpenseSplit, Item, Share
+
+    members = [f"m{i}" for i in range(draw(st.integers(2, 6)))]
+    amount = draw(st.integers(1, 10**9))
+    parts = st.lists(st.integers(0, 9), min_size=len(members), max_size=len(members)).filter(any)
+    weights = draw(parts)
+    method = draw(st.sampled_from(["equal", "exact", "shares", "itemized"]))
+    if method == "exact":
+        split = ExpenseSplit(
+            "exact",
+            tuple(Share(m, v) for m, v in zip(members, allocate(amount, weights), strict=True)),
+        )
+    elif method == "shares":
+        split = ExpenseSplit(
+            "shares", tuple(Share(m, w) for m, w in zip(members, weights, strict=True) if w)
+        )
+    elif method == "itemized" and amount >= 3:
+        items, tax, tip = allocate(amount, [3, 1, 1])
+        split = ExpenseSplit("itemized", items=(Item(items, tuple(members[:2])),), tax=tax, tip=tip)
+    else:
+        split = ExpenseSplit("equal")
+    payers = allocate(amount, draw(parts))
+    paid_by = [(m, a) for m, a in zip(members, payers, strict=True) if a]
+    rate = Decimal(draw(st.sampled_from(["0.0061", "1", "1.0834", "161.5", "3.25", "0.3"])))
+    return members, amount, split, paid_by, rate
+
+
+@given(data=_converted_expense(), pair=st.permutations(CURRENCIES).map(lambda p: p[:2]))
+def test_a_converted_expense_sums_exactly_in_the_group_currency(data, pair):
+    from potluck.sharing.expenses import _post_form
+    from potluck.sharing.models import SharingGroup
+
+    members, amount, split, paid_by, rate = data
+    original, group_currency = pair
+    group = SharingGroup(id="grp_x", currency=group_currency)
+    expected = fx.convert(amount, rate, from_currency=original, to_currency=group_currency)
+    refused: str | None = None
+    try:
+        posted = _post_form(
+            group,
+            amount=amount,
+            currency=original,
+            rate=rate,
+            split=split,
+            paid_by=paid_by,
+            members=members,
+        )
+    except DomainError as exc:  # converted to nothing (or a zero item): refused, not rounded
+        refused = exc.code
+    if refused is not None:
+        assert refused == "fx_amount_out_of_range" or split.method == "itemized", refused
+        return
+    assert posted.amount == expected
+    assert sum(a for _, a in posted.paid_by) == expected
+    assert sum(a for _, a in posted.owed) == expected
+    assert all(a > 0 for _, a in posted.paid_by)
+    assert (posted.original_amount, posted.original_currency) == (amount, original)
+    assert posted.original_paid_by == paid_by
