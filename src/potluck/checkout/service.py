@@ -37,7 +37,7 @@ from potluck.marketplace import service as marketplace
 from potluck.money import allocate, format_money
 from potluck.notify.inbox import notify
 from potluck.paging import page_of
-from potluck.splits import SplitRules
+from potluck.splits import SplitRule, SplitRules
 
 PURPOSE = "group_order"
 ESCROW_CODE = "escrow"
@@ -620,7 +620,11 @@ def open_group_order(
     group = _hosted(session, group_id, host_user_id)
     states.check_transition(group.id, group.status, states.OPEN)
     if now >= utc(group.expires_at):
-        raise states.InvalidGroupTransition(group.id, "past its expiry", "open")
+        raise DomainError(
+            "group_order_expired",
+            f"group order {group.id} passed its expiry ({utc(group.expires_at).isoformat()})",
+            status=409,
+        )
     members = _members(session, group.id)
     shares = compute_shares(group, members)
     payments = _payments()
@@ -1049,13 +1053,16 @@ def _merchant_split(session: Session, group: GroupOrder) -> SplitRules | None:
         current = None
     if current is not None and group.merchant_id in current.split.parties:
         return None
-    return SplitRules(rules=(), remainder_to=group.merchant_id)
+    return SplitRules(
+        rules=(SplitRule(group.merchant_id, "percent", 10_000),), remainder_to=group.merchant_id
+    )
 
 
 def finalize(session: Session, app: Any, *, group_id: str, now: datetime) -> str:
     """PAID → CONFIRMED: stock taken, merchant order recorded from the escrow (its split
     credits the merchant and partners), ``order.created`` and ``order.confirmed``. If stock
-    ran out: ``order.failed``, every member refunded, CANCELLED (``out_of_stock``)."""
+    ran out (or the marketplace refuses the order): ``order.failed``, every member refunded,
+    CANCELLED with the refusal's code as reason (``out_of_stock``)."""
     group = lock_group(session, group_id)
     if group.status != states.PAID:
         return "ignored"
@@ -1071,33 +1078,35 @@ def finalize(session: Session, app: Any, *, group_id: str, now: datetime) -> str
         ),
         now=now,
     )
-    short = catalog.take_stock(
-        session, group.merchant_id, [(line["sku"], int(line["quantity"])) for line in group.items]
-    )
-    if short is not None:
+    try:
+        # Stock and the marketplace order together: a refusal of either leaves neither.
+        with session.begin_nested():
+            short = catalog.take_stock(
+                session,
+                group.merchant_id,
+                [(line["sku"], int(line["quantity"])) for line in group.items],
+            )
+            if short is not None:
+                raise DomainError("out_of_stock", f"out_of_stock: {short}")
+            order = marketplace.record_order(
+                session,
+                platform_id=group.platform_id,
+                order_id=group.id,
+                amount=group.total,
+                currency=group.currency,
+                split=_merchant_split(session, group),
+                funding_account_id=group.escrow_account_id,
+                now=now,
+            )
+    except DomainError as exc:
         publish(
             session,
             "order.failed",
-            _event(
-                group,
-                order_id=group.id,
-                merchant_id=group.merchant_id,
-                reason=f"out_of_stock: {short}",
-            ),
+            _event(group, order_id=group.id, merchant_id=group.merchant_id, reason=exc.message),
             now=now,
         )
-        cancel(session, app, group, reason="out_of_stock", cancelled_by="merchant", now=now)
-        return "out_of_stock"
-    order = marketplace.record_order(
-        session,
-        platform_id=group.platform_id,
-        order_id=group.id,
-        amount=group.total,
-        currency=group.currency,
-        split=_merchant_split(session, group),
-        funding_account_id=group.escrow_account_id,
-        now=now,
-    )
+        cancel(session, app, group, reason=exc.code, cancelled_by="merchant", now=now)
+        return exc.code
     group.order_pk = order.id
     _transition(session, group, states.CONFIRMED, now=now, reason="merchant order placed")
     publish(
