@@ -174,15 +174,21 @@ def test_host_who_does_not_pay_in_time_cancels_and_refunds(potluck, client):
     g = group_of_four(potluck, client, s)
     gid, host = g["id"], s.people["alice"][1]
     pay(potluck, g["members"][1]["payment_intent"])
+    pay(potluck, g["members"][2]["payment_intent"], "failed")  # carol's card is declined
     drain(potluck)
+    g = get(client, host, gid)
+    assert [m["status"] for m in g["members"]] == ["due", "paid", "failed", "due"]
+    note = client.get("/v1/notifications", headers=host).json()["data"][0]
+    assert note["kind"] == "group_order.payment_failed"
     r = client.post(f"/v1/group-orders/{gid}/force-finalize", headers=host)
     assert r.status_code == 200, r.text
     g = r.json()
     assert g["status"] == "host_paying"
     [remainder] = [p for p in g["payments"] if p["kind"] == "remainder"]
-    assert remainder["amount"] == 4050 - 1013
-    # Bob's share is in; the others' intents are cancelled.
-    assert intent(potluck, g["members"][2]["payment_intent"]).status == "canceled"
+    assert remainder["amount"] == 4050 - 1013  # everything but bob's share
+    # The unpaid intents are cancelled (carol's had failed already).
+    assert intent(potluck, g["members"][0]["payment_intent"]).status == "canceled"
+    assert intent(potluck, g["members"][3]["payment_intent"]).status == "canceled"
     potluck.clock.advance(15 * 60 + 1)
     drain(potluck)
     g = get(client, host, gid)
@@ -305,6 +311,13 @@ def test_create_refusals_and_member_rules(potluck, client):
         "unknown_sku",
     )
     problem(create_group(client, host, "pty_missing"), 404, "merchant_not_found")
+    # A retried create with the same Idempotency-Key returns the first order.
+    keyed = {**host, "Idempotency-Key": "create-1"}
+    first = create_group(client, keyed, s.merchant, items=[{"sku": "soda", "quantity": 1}])
+    again = create_group(client, keyed, s.merchant, items=[{"sku": "soda", "quantity": 1}])
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
     problem(
         client.post("/v1/group-orders", json={"merchant": s.merchant}, headers=host),
         422,
@@ -365,5 +378,5 @@ def test_create_refusals_and_member_rules(potluck, client):
     assert shares(g) == [1550, 1550]
     assert g["total"] == 3100
     mine = client.get("/v1/group-orders", headers=host).json()
-    assert len(mine["data"]) == 2
+    assert len(mine["data"]) == 3
     assert mine["has_more"] is False
