@@ -3,12 +3,12 @@
 1. ``provider.verify_webhook`` on the raw body, before anything else and outside any
    transaction: a missing, wrong or stale (> 300 s) signature is 400 ``invalid_signature``
    and nothing is stored.
-2. In one transaction: insert the event under its unique ``(provider, event_id)``
-   (``ON CONFLICT DO NOTHING``: a duplicate, even a concurrent one, stops here and is 200);
-   lock the intent row; dispatch on the event's kind through ``_HANDLERS``; the transition
-   table decides (terminal states never change, ``processing`` after ``succeeded`` is
-   ignored, ``succeeded`` before ``processing`` is fine). The stored event records its
-   outcome (applied, ignored, unknown_intent).
+2. In one transaction: lock the intent row (found by the provider's reference), then insert
+   the event under its unique ``(provider, event_id)`` (``ON CONFLICT DO NOTHING``: a
+   duplicate, even a concurrent one, stops here and is 200); dispatch on the event's kind
+   through ``_HANDLERS``; the transition table decides (terminal states never change,
+   ``processing`` after ``succeeded`` is ignored, ``succeeded`` before ``processing`` is
+   fine). The stored event records its outcome (applied, ignored, unknown_intent).
 """
 
 from __future__ import annotations
@@ -87,38 +87,45 @@ def _insert_event(dialect: str) -> Any:
 def record_event(
     session: Session, provider_name: str, event: ProviderEvent, *, now: datetime
 ) -> WebhookResult:
-    """Store a verified event once and apply it (in the caller's transaction)."""
-    dialect = session.get_bind().dialect.name
-    inserted = session.execute(
-        _insert_event(dialect),
-        {
-            "provider": provider_name,
-            "event_id": event.event_id,
-            "kind": event.kind[:32],
-            "intent_id": None,
-            "outcome": "received",
-            "payload": dict(event.raw),
-            "received_at": now,
-        },
-    ).scalar_one_or_none()
-    if inserted is None:
-        return WebhookResult(200, "duplicate", event.event_id)
+    """Store a verified event once and apply it (in the caller's transaction).
+
+    The intent row is locked first, then the event inserted: concurrent copies of one event
+    queue on the intent's lock and the later ones meet the stored event (a duplicate). The
+    event is stored as ``applied`` and corrected only when it was not (the common case costs
+    no second write)."""
     intent = None
     if event.intent_provider_ref:
         intent = service.find_by_provider_ref(
             session, provider_name, event.intent_provider_ref, lock=True
         )
+    handler = _HANDLERS.get(event.kind)
     if intent is None:
-        outcome = "unknown_intent" if event.kind != "ignored" else "ignored"
+        outcome = "unknown_intent" if handler is not None else "ignored"
     else:
-        handler = _HANDLERS.get(event.kind)
-        outcome = "ignored"
-        if handler is not None and handler(session, intent, event, now):
-            outcome = "applied"
-    session.execute(
-        _SET_OUTCOME,
-        {"row": inserted, "outcome": outcome, "intent_id": intent.id if intent else None},
+        outcome = "applied" if handler is not None else "ignored"
+    inserted = (
+        session.connection()
+        .execute(
+            _insert_event(session.get_bind().dialect.name),
+            {
+                "provider": provider_name,
+                "event_id": event.event_id,
+                "kind": event.kind[:32],
+                "intent_id": intent.id if intent else None,
+                "outcome": outcome,
+                "payload": dict(event.raw),
+                "received_at": now,
+            },
+        )
+        .scalar_one_or_none()
     )
+    if inserted is None:
+        return WebhookResult(200, "duplicate", event.event_id, intent.id if intent else None)
+    if intent is not None and handler is not None and not handler(session, intent, event, now):
+        outcome = "ignored"
+        session.connection().execute(
+            _SET_OUTCOME, {"row": inserted, "outcome": outcome, "intent_id": intent.id}
+        )
     log.info(
         "payments.webhook",
         provider=provider_name,
