@@ -23,9 +23,11 @@ run: install
 	$(BIN)/potluck demo
 	$(BIN)/potluck serve --host $(HOST) --port $(PORT)
 
-## The whole test suite (unit, integration on SQLite and PostgreSQL, e2e)
+## The whole test suite (unit, integration on SQLite and PostgreSQL, e2e), then, serially, the
+## fault tests (they start and restart private PostgreSQL and RabbitMQ servers under load)
 test: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not faults" tests
+	$(BIN)/pytest -p no:cacheprovider -m faults tests
 
 test-fast: install
 	$(BIN)/pytest -x -q tests/unit

@@ -42,6 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "corrupts_ledger: the test breaks the ledger on purpose")
     config.addinivalue_line("markers", "sqlite_only: runs on SQLite only")
     config.addinivalue_line("markers", "postgres_only: runs on PostgreSQL only")
+    config.addinivalue_line(
+        "markers",
+        "faults: restarts private PostgreSQL/RabbitMQ servers under load "
+        "(tests/e2e/test_faults.py); `make test` runs them after the parallel suite, serially",
+    )
 
 
 def _pg_available() -> str | None:
@@ -142,6 +147,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# `POTLUCK_TRANSPORT=rabbitmq make test`: the `potluck` fixture's bus runs on the broker
+# (POTLUCK_BROKER_URL, the local RabbitMQ by default) in a namespace of this test process
+# (exchanges and queues `t<pid>_<random>.…`), so parallel runs never see each other's
+# messages; every test starts with empty queues and the namespace is deleted at the end.
+ON_RABBITMQ = os.environ.get("POTLUCK_TRANSPORT", "").lower() == "rabbitmq"
+BROKER_NAMESPACE = f"t{os.getpid()}_{secrets.token_hex(3)}"
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
@@ -149,9 +162,58 @@ def settings(database_url: str) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         log_json=False,
         idempotency_wait_seconds=10.0,
+        **({"broker_namespace": BROKER_NAMESPACE} if ON_RABBITMQ else {}),
     )
 
 
 @pytest.fixture
-def potluck(settings: Settings, db: Database, clock: FakeClock) -> Potluck:
-    return bootstrap(settings, db=db, clock=clock)
+def potluck(settings: Settings, db: Database, clock: FakeClock) -> Iterator[Potluck]:
+    app = bootstrap(settings, db=db, clock=clock)
+    if app.settings.transport == "rabbitmq" and app.settings.broker_namespace == BROKER_NAMESPACE:
+        _purge_broker(app)  # what an earlier test left (its rows were wiped with the database)
+        yield app
+        app.bus.transport.close()  # type: ignore[attr-defined]
+        return
+    yield app
+
+
+_broker_queues: set[str] = set()
+
+
+def _purge_broker(app: Potluck) -> None:
+    import pika
+
+    transport = app.bus.transport
+    names = transport.queue_names()  # type: ignore[attr-defined]
+    _broker_queues.update(names)
+    connection = pika.BlockingConnection(pika.URLParameters(app.settings.broker_url))
+    try:
+        for name in names:
+            channel = connection.channel()
+            try:
+                channel.queue_purge(name)
+            except pika.exceptions.ChannelClosedByBroker:
+                continue  # not declared yet (the first connection declares it)
+            channel.close()
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _broker_namespace() -> Iterator[None]:
+    """Delete this process's broker namespace at the end (POTLUCK_TRANSPORT=rabbitmq)."""
+    yield
+    if not ON_RABBITMQ or not _broker_queues:
+        return
+    import pika
+
+    settings = Settings()
+    connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
+    try:
+        channel = connection.channel()
+        for name in sorted(_broker_queues):
+            channel.queue_delete(name)
+        for name in (f"{BROKER_NAMESPACE}.events", f"{BROKER_NAMESPACE}.retry"):
+            channel.exchange_delete(name)
+    finally:
+        connection.close()
