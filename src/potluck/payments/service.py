@@ -472,22 +472,18 @@ def apply_status(
     if not states.can_move(intent.status, status):
         return False
     changes: dict[str, Any] = {"status": status, "updated_at": now}
+    transfer: ledger.NewTransfer | None = None
     if status == states.SUCCEEDED:
         captured = intent.amount if captured_amount is None else captured_amount
         if captured <= 0 or captured > intent.amount:
             captured = intent.amount  # a provider cannot capture more than was asked
-        ledger.create_transfer(
-            session,
-            ledger.NewTransfer(
-                debit_account_id=intent.clearing_account_id,
-                credit_account_id=intent.destination_account_id,
-                amount=captured,
-                client_id=f"pay-{intent.id}",
-                code="payment",
-                metadata={"intent": intent.id, "purpose": intent.purpose},
-            ),
-            now=now,
-            scope=intent.ledger_scope,
+        transfer = ledger.NewTransfer(
+            debit_account_id=intent.clearing_account_id,
+            credit_account_id=intent.destination_account_id,
+            amount=captured,
+            client_id=f"pay-{intent.id}",
+            code="payment",
+            metadata={"intent": intent.id, "purpose": intent.purpose},
         )
         changes["captured_amount"] = captured
     if status == states.FAILED:
@@ -500,6 +496,10 @@ def apply_status(
         data["captured_amount"] = intent.captured_amount
     # publish_many: Core on the session's connection (the ORM insert path costs more).
     publish_many(session, [(states.EVENT_OF[status], data)], now=now)
+    if transfer is not None:
+        # Last: the clearing account is shared by every payment of its book and currency, so
+        # its row lock is held from here to the commit only.
+        ledger.create_transfer(session, transfer, now=now, scope=intent.ledger_scope)
     return True
 
 
