@@ -473,10 +473,17 @@ def payments_command(
             verdict if f.scenario == "webhook" else "",
         )
     console.print(table)
+    for f in report.figures:
+        console.print(f"{f.backend} {f.scenario}: {f.note}")
     for check in report.checks:
         console.print(f"[green]checked[/] {check}")
     for reason in report.skipped:
         console.print(f"[yellow]skipped[/] {reason}")
+    m = report.machine
+    console.print(
+        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
+        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
+    )
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
