@@ -341,12 +341,19 @@ def test_create_refusals_and_member_rules(potluck, client):
     )
     assert "500 missing" in body["detail"]
     assert get(client, host, gid)["status"] == "draft"
-    assert add(client, host, gid, "carol@example.com", share=500).status_code == 201
-    r = client.delete(
-        f"/v1/group-orders/{gid}/members/{get(client, host, gid)['members'][2]['id']}", headers=host
-    )
+    carol_id, _ = person(potluck, "carol")
+    member = add(client, host, gid, "carol@example.com", share=600).json()
+    assert member["user_id"] == carol_id  # linked to her account
+    # The host removes her by user id (and then may not remove themself).
+    r = client.delete(f"/v1/group-orders/{gid}/members/{carol_id}", headers=host)
     assert r.status_code == 200
-    assert len(r.json()["members"]) == 2
+    assert [m["email"] for m in r.json()["members"]] == ["alice@example.com", "bob@example.com"]
+    host_member = r.json()["members"][0]["id"]
+    problem(
+        client.delete(f"/v1/group-orders/{gid}/members/{host_member}", headers=host),
+        409,
+        "host_cannot_leave",
+    )
     assert add(client, host, gid, "carol@example.com", share=500).status_code == 201
     g = client.post(f"/v1/group-orders/{gid}/open", headers=host).json()
     assert shares(g) == [1000, 1000, 500]
