@@ -510,14 +510,26 @@ def _write(session: Session, intent: PaymentIntent, changes: dict[str, Any]) -> 
         for name, value in changes.items():
             setattr(intent, name, value)
         return
-    session.connection().execute(
-        _INTENTS.update().where(_INTENTS.c.id == intent.id).values(**changes)
-    )
+    session.connection().execute(_update_statement(tuple(changes)), {**changes, "row": intent.id})
     for name, value in changes.items():
         set_committed_value(intent, name, value)
 
 
 _INTENTS = cast(Table, PaymentIntent.__table__)
+_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    """``UPDATE payment_intents SET <columns> WHERE id = :row``, built once per column set."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = (
+            _INTENTS.update()
+            .where(_INTENTS.c.id == bindparam("row"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        _UPDATES[columns] = statement
+    return statement
 
 
 def sync_from_provider(
