@@ -311,6 +311,13 @@ def test_create_refusals_and_member_rules(potluck, client):
         "unknown_sku",
     )
     problem(create_group(client, host, "pty_missing"), 404, "merchant_not_found")
+    # People see a merchant's catalogue to choose from.
+    menu = client.get(f"/v1/merchants/{s.merchant}/items", headers=host).json()["data"]
+    assert [(i["sku"], i["unit_price"], i["stock"]) for i in menu] == [
+        ("pizza", 1250, 2),
+        ("soda", 300, 2),
+    ]
+    problem(client.get("/v1/merchants/pty_missing/items", headers=host), 404, "merchant_not_found")
     # A retried create with the same Idempotency-Key returns the first order.
     keyed = {**host, "Idempotency-Key": "create-1"}
     first = create_group(client, keyed, s.merchant, items=[{"sku": "soda", "quantity": 1}])

@@ -78,6 +78,22 @@ def list_catalog_items(
     return CatalogItemList(data=[CatalogItemRead.of(i) for i in rows], has_more=more)
 
 
+@router.get(
+    "/merchants/{merchant}/items",
+    response_model=CatalogItemList,
+    responses=problem_responses(404),
+)
+def list_merchant_items(
+    merchant: Annotated[str, Path(max_length=40)], app: AppDep, user: CurrentUser, page: PageDep
+) -> CatalogItemList:
+    """A merchant's catalogue, for people choosing what to put in a group order."""
+    with app.db.read() as s:
+        rows, more = catalog.list_merchant_items(
+            s, merchant_id=merchant, limit=page.limit, starting_after=page.starting_after
+        )
+    return CatalogItemList(data=[CatalogItemRead.of(i) for i in rows], has_more=more)
+
+
 # ---------------------------------------------------------------- group orders
 
 

@@ -125,6 +125,28 @@ def list_items(
     return [item_view(i) for i in rows], more
 
 
+def list_merchant_items(
+    session: Session, *, merchant_id: str, limit: int, starting_after: str | None
+) -> tuple[list[CatalogItemView], bool]:
+    """A merchant's catalogue as people see it (to pick skus for a group order); 404
+    ``merchant_not_found`` when the merchant has none."""
+    if merchant_platform(session, merchant_id) is None:
+        raise DomainError(
+            "merchant_not_found", f"no merchant {merchant_id} with a catalogue", status=404
+        )
+    mine = CatalogItem.merchant_id == merchant_id
+    rows, more = page_of(
+        session,
+        select(CatalogItem).where(mine),
+        CatalogItem.id,
+        visible=mine,
+        limit=limit,
+        starting_after=starting_after,
+        noun="catalogue item",
+    )
+    return [item_view(i) for i in rows], more
+
+
 def merchant_items(
     session: Session, merchant_id: str, skus: Sequence[str]
 ) -> dict[str, CatalogItem]:
