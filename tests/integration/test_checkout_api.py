@@ -174,21 +174,29 @@ def test_host_who_does_not_pay_in_time_cancels_and_refunds(potluck, client):
     g = group_of_four(potluck, client, s)
     gid, host = g["id"], s.people["alice"][1]
     pay(potluck, g["members"][1]["payment_intent"])
-    pay(potluck, g["members"][2]["payment_intent"], "failed")  # carol's card is declined
+    first_carol = g["members"][2]
+    pay(potluck, first_carol["payment_intent"], "failed")  # carol's card is declined
     drain(potluck)
     g = get(client, host, gid)
-    assert [m["status"] for m in g["members"]] == ["due", "paid", "failed", "due"]
     note = client.get("/v1/notifications", headers=host).json()["data"][0]
     assert note["kind"] == "group_order.payment_failed"
+    # Carol gets a new payment link to try again.
+    carol = g["members"][2]
+    assert carol["status"] == "due"
+    assert carol["payment_intent"] != first_carol["payment_intent"]
+    retry = client.get("/v1/notifications", headers=s.people["carol"][1]).json()["data"][0]
+    assert retry["data"]["payment_url"] == carol["payment_url"]
+    assert retry["data"]["attempt"] == 2
+    assert [p["status"] for p in g["payments"]].count("failed") == 1
     r = client.post(f"/v1/group-orders/{gid}/force-finalize", headers=host)
     assert r.status_code == 200, r.text
     g = r.json()
     assert g["status"] == "host_paying"
     [remainder] = [p for p in g["payments"] if p["kind"] == "remainder"]
     assert remainder["amount"] == 4050 - 1013  # everything but bob's share
-    # The unpaid intents are cancelled (carol's had failed already).
-    assert intent(potluck, g["members"][0]["payment_intent"]).status == "canceled"
-    assert intent(potluck, g["members"][3]["payment_intent"]).status == "canceled"
+    # The unpaid intents are cancelled (carol's second one too).
+    for m in (0, 2, 3):
+        assert intent(potluck, g["members"][m]["payment_intent"]).status == "canceled"
     potluck.clock.advance(15 * 60 + 1)
     drain(potluck)
     g = get(client, host, gid)

@@ -24,6 +24,7 @@ from potluck.checkout.common import (
     payments_of,
     payments_service,
     record_transition,
+    request_share,
     tell_members,
 )
 from potluck.checkout.models import GroupMember, GroupOrder, GroupPayment
@@ -148,8 +149,16 @@ def payment_succeeded(
 
 
 def payment_failed(
-    session: Session, *, intent_id: str, group_id: str, reason: str | None, now: datetime
+    session: Session,
+    app: Any,
+    *,
+    intent_id: str,
+    group_id: str,
+    reason: str | None,
+    now: datetime,
 ) -> str:
+    """A payment was declined: the host is told; a member's share gets a new intent (and
+    link) while the group still collects, so they can try again."""
     group = lock_group(session, group_id)
     payment = session.get(GroupPayment, intent_id)
     if payment is None or payment.group_id != group.id:
@@ -158,10 +167,14 @@ def payment_failed(
         return "duplicate"
     payment.status = "failed"
     payment.updated_at = now
+    retried = False
     if payment.kind == "share":
         member = session.get(GroupMember, payment.member_id)
-        if member is not None and member.status == "due":
+        if member is not None and member.intent_id == intent_id and member.status == "due":
             member.status = "failed"
+            if group.status in states.COLLECTING:
+                request_share(session, app, group, member, now=now)
+                retried = True
     host_email = email_of(session, group.host_user_id)
     notify(
         session,
@@ -171,10 +184,15 @@ def payment_failed(
         title="A payment of your group order failed",
         body=f"A payment of {fmt_money(payment.amount, group.currency)} failed"
         + (f": {reason}" if reason else ""),
-        data={"group_order": group.id, "member": payment.member_id, "intent": intent_id},
+        data={
+            "group_order": group.id,
+            "member": payment.member_id,
+            "intent": intent_id,
+            "new_link_sent": retried,
+        },
         now=now,
     )
-    return "failed"
+    return "retry" if retried else "failed"
 
 
 # ------------------------------------------------------------------ ending

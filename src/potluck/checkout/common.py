@@ -7,11 +7,12 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from potluck.checkout import states
 from potluck.checkout.models import GroupMember, GroupOrder, GroupPayment, GroupTransition
+from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.identity.models import User
 from potluck.money import format_money
@@ -143,3 +144,73 @@ def normalise_email(value: str) -> str:
     if not local or "." not in domain or " " in email or len(email) > 320:
         raise DomainError("invalid_email", f"{value!r} is not an email address", field="email")
     return email
+
+
+def request_share(
+    session: Session, app: Any, group: GroupOrder, member: GroupMember, *, now: datetime
+) -> None:
+    """A payment intent for the member's share into the escrow, and a message with its link.
+    A member whose payment failed gets a new one (attempt 2, 3, …: its own client id)."""
+    if member.share is None or member.share <= 0:
+        raise ValueError(f"member {member.id} has no share to pay")
+    attempts = (
+        session.scalar(
+            select(func.count()).where(
+                GroupPayment.group_id == group.id,
+                GroupPayment.member_id == member.id,
+                GroupPayment.kind == "share",
+            )
+        )
+        or 0
+    )
+    suffix = f"-{attempts + 1}" if attempts else ""
+    intent = payments_service().create_intent(
+        session,
+        app,
+        amount=member.share,
+        currency=group.currency,
+        purpose=PURPOSE,
+        destination_account_id=group.escrow_account_id,
+        payer_user_id=member.user_id,
+        payer_email=member.email,
+        platform_id=group.platform_id,
+        metadata={"group_order": group.id, "member": member.id},
+        client_id=f"{group.id}-{member.id}{suffix}",
+        now=now,
+    )
+    member.status = "due"
+    member.intent_id = intent.id
+    member.payment_url = intent.payment_url
+    session.add(
+        GroupPayment(
+            intent_id=intent.id,
+            group_id=group.id,
+            member_id=member.id,
+            kind="share",
+            amount=member.share,
+            status="requires_payment",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    expires = utc(group.expires_at).isoformat()
+    notify(
+        session,
+        user_id=member.user_id,
+        email=member.email,
+        kind="group_order.invitation",
+        title="Your share of a group order"
+        + (" (your last payment failed: try again)" if attempts else ""),
+        body=f"Pay your share of {fmt_money(member.share, group.currency)} before {expires}: "
+        f"{intent.payment_url}",
+        data={
+            "group_order": group.id,
+            "member": member.id,
+            "amount": member.share,
+            "currency": group.currency,
+            "payment_url": intent.payment_url,
+            "expires_at": expires,
+            "attempt": attempts + 1,
+        },
+        now=now,
+    )

@@ -17,19 +17,17 @@ from potluck.checkout.common import (
     EXPIRY_TIMER,
     FALLBACKS,
     MAX_MEMBERS,
-    PURPOSE,
     SPLITS,
     email_of,
     event_data,
-    fmt_money,
     hosted_group,
     members_of,
     normalise_email,
-    payments_service,
     record_transition,
+    request_share,
     user_by_email,
 )
-from potluck.checkout.models import GroupMember, GroupOrder, GroupPayment, GroupTransition
+from potluck.checkout.models import GroupMember, GroupOrder, GroupTransition
 from potluck.checkout.views import (
     GroupOrderView,
     MemberView,
@@ -42,7 +40,6 @@ from potluck.ids import new_id
 from potluck.ledger import service as ledger
 from potluck.marketplace import service as marketplace
 from potluck.money import allocate
-from potluck.notify.inbox import notify
 
 # ------------------------------------------------------------------ create
 
@@ -352,60 +349,13 @@ def open_group_order(
         )
     members = members_of(session, group.id)
     shares = compute_shares(group, members)
-    payments = payments_service()
     for member, share in zip(members, shares, strict=True):
         member.share = share
         if share == 0:
             member.status = "paid"  # nothing to pay
             member.paid_at = now
             continue
-        intent = payments.create_intent(
-            session,
-            app,
-            amount=share,
-            currency=group.currency,
-            purpose=PURPOSE,
-            destination_account_id=group.escrow_account_id,
-            payer_user_id=member.user_id,
-            payer_email=member.email,
-            platform_id=group.platform_id,
-            metadata={"group_order": group.id, "member": member.id},
-            client_id=f"{group.id}-{member.id}",
-            now=now,
-        )
-        member.status = "due"
-        member.intent_id = intent.id
-        member.payment_url = intent.payment_url
-        session.add(
-            GroupPayment(
-                intent_id=intent.id,
-                group_id=group.id,
-                member_id=member.id,
-                kind="share",
-                amount=share,
-                status="requires_payment",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        notify(
-            session,
-            user_id=member.user_id,
-            email=member.email,
-            kind="group_order.invitation",
-            title="Your share of a group order",
-            body=f"Pay your share of {fmt_money(share, group.currency)} before "
-            f"{utc(group.expires_at).isoformat()}: {intent.payment_url}",
-            data={
-                "group_order": group.id,
-                "member": member.id,
-                "amount": share,
-                "currency": group.currency,
-                "payment_url": intent.payment_url,
-                "expires_at": utc(group.expires_at).isoformat(),
-            },
-            now=now,
-        )
+        request_share(session, app, group, member, now=now)
     record_transition(session, group, states.OPEN, now=now, reason="opened by the host")
     publish(
         session,
@@ -419,5 +369,4 @@ def open_group_order(
         now=now,
     )
     session.flush()
-    # Zero shares only (cannot happen with a positive total), or every share already paid.
     return view(session, group)

@@ -44,6 +44,7 @@ def on_payment_failed(ctx: HandlerContext, event: Event) -> None:
     reason = event.data.get("failure_reason") or event.data.get("reason")
     service.payment_failed(
         ctx.session,
+        ctx.app,
         intent_id=_intent_of(event),
         group_id=group_id,
         reason=str(reason) if reason else None,
