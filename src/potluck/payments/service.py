@@ -505,7 +505,9 @@ def apply_status(
 
 def _write(session: Session, intent: PaymentIntent, changes: dict[str, Any]) -> None:
     """UPDATE the intent's row with Core and record the values on the loaded object as
-    already stored (the hot path of every webhook; the ORM's flush costs more than the SQL)."""
+    already stored (the hot path of every webhook; the ORM's flush costs more than the SQL).
+    A savepoint rolled back after this does not expire those values: do not keep using the
+    object then (no caller does)."""
     if intent in session.dirty:  # unflushed ORM changes: keep one way of writing them
         for name, value in changes.items():
             setattr(intent, name, value)
