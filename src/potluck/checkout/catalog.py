@@ -76,7 +76,7 @@ def put_item(
     item = session.execute(
         select(CatalogItem)
         .where(CatalogItem.merchant_id == merchant_id, CatalogItem.sku == sku)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).scalar_one_or_none()
     if item is not None:
         item.name = name
@@ -174,7 +174,7 @@ def take_stock(session: Session, merchant_id: str, lines: Sequence[tuple[str, in
             select(CatalogItem)
             .where(CatalogItem.merchant_id == merchant_id, CatalogItem.sku.in_(skus))
             .order_by(CatalogItem.sku)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).scalars()
     }
     need: dict[str, int] = {}

@@ -44,12 +44,13 @@ def not_found(group_id: str) -> DomainError:
 
 
 def lock_group(session: Session, group_id: str) -> GroupOrder:
-    """The group order row, locked for the rest of the transaction (PostgreSQL); a fresh read
-    in any case, so a decision is taken on the state as it is now."""
+    """The group order row, locked for the rest of the transaction (PostgreSQL ``FOR NO KEY
+    UPDATE``: inserts of its members, payments and history, which only need its key, are not
+    held up); a fresh read in any case, so a decision is taken on the state as it is now."""
     group = session.execute(
         select(GroupOrder)
         .where(GroupOrder.id == group_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if group is None:
