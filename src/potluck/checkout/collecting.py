@@ -92,17 +92,21 @@ def payment_succeeded(
         return "unknown"
     if payment.status in ("succeeded", "refunded"):
         return "duplicate"
-    wanted = (payment.kind == "share" and group.status in states.COLLECTING) or (
-        payment.kind == "remainder" and group.status == states.HOST_PAYING
-    )
+    members = members_of(session, group.id)
+    member = next((m for m in members if m.id == payment.member_id), None)
+    wanted = (
+        payment.kind == "share"
+        and group.status in states.COLLECTING
+        and member is not None
+        and member.status != "paid"  # never counted twice, whichever of their intents
+    ) or (payment.kind == "remainder" and group.status == states.HOST_PAYING)
     payment.status = "succeeded"
     payment.updated_at = now
     if not wanted:
         _refund(session, app, group, payment, reason=f"group order is {group.status}", now=now)
         return "refunded"
-    members = members_of(session, group.id)
     if payment.kind == "share":
-        member = next(m for m in members if m.id == payment.member_id)
+        assert member is not None  # wanted
         member.status = "paid"
         member.paid_at = now
         if group.status == states.OPEN:
