@@ -134,6 +134,28 @@ def install(app: FastAPI) -> None:
     async def _money(_: Request, exc: MoneyError) -> JSONResponse:
         return problem_response(422, exc.code, str(exc))
 
+    from potluck.payments.providers.base import ProviderError
+
+    @app.exception_handler(ProviderError)
+    async def _provider(_: Request, exc: ProviderError) -> JSONResponse:
+        # A payment provider refused or did not answer. The request's transaction rolled
+        # back, so nothing of ours changed; our ids are the provider's idempotency keys, so
+        # repeating the request is safe.
+        _log.warning("provider_error", provider=exc.provider, code=exc.code, error=str(exc))
+        if exc.retryable:
+            return problem_response(
+                503,
+                "provider_unavailable",
+                f"the payment provider ({exc.provider or 'unknown'}) did not answer; try again",
+                headers={"Retry-After": "5"},
+            )
+        return problem_response(
+            502,
+            "provider_refused",
+            f"the payment provider ({exc.provider or 'unknown'}) refused the request: "
+            f"{exc.message} ({exc.code})",
+        )
+
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
         # The database refused a value from the request (PostgreSQL: a NUL character in
