@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
@@ -20,6 +21,13 @@ from potluck.identity.service import promote_user
 from tests.integration.test_identity import assert_problem, signed_in
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def potluck(settings, db, clock):
+    """The in-process transport even under POTLUCK_TRANSPORT=rabbitmq: these tests read the
+    queue table (the broker's side is covered by the fault tests)."""
+    return bootstrap(settings.model_copy(update={"transport": "inprocess"}), db=db, clock=clock)
 
 
 def heartbeat_rows(potluck):
@@ -159,6 +167,7 @@ def test_an_api_process_writes_its_heartbeat_while_it_runs(settings, db):
 
 def test_status_command_prints_json_and_exits_1_when_degraded(database_url, db, monkeypatch):
     monkeypatch.setenv("POTLUCK_DATABASE_URL", database_url)
+    monkeypatch.setenv("POTLUCK_TRANSPORT", "inprocess")
     monkeypatch.setenv("POTLUCK_SECRET_KEY", "status-secret-key-that-is-long-enough-0123456789")
     get_settings.cache_clear()
     try:

@@ -525,13 +525,14 @@ def scaling_command(
     ) as progress:
         report = scaling.run(opts, RichProgress(progress))
     table = Table(title="Scaling: orders fully split per second")
-    for name in ("config", "processes", "orders", "seconds", "orders/s"):
-        table.add_column(name, justify="left" if name == "config" else "right")
+    for name in ("config", "scenario", "processes", "orders", "seconds", "orders/s"):
+        table.add_column(name, justify="left" if name in ("config", "scenario") else "right")
     for name in ("effect p50 ms", "effect p99 ms", "record p50 ms", "note"):
         table.add_column(name, justify="left" if name == "note" else "right")
     for f in report.figures:
         table.add_row(
             f.config,
+            f.scenario,
             str(f.processes),
             f"{f.orders:,}",
             f"{f.seconds:,.2f}",
@@ -542,8 +543,8 @@ def scaling_command(
             f.note,
         )
     console.print(table)
-    if report.ratio_2x_over_1x is not None:
-        console.print(f"2 workers per service / 1 worker per service: {report.ratio_2x_over_1x}x")
+    for scenario, ratio in report.ratios.items():
+        console.print(f"{scenario}: 2 workers per service / 1 worker per service = {ratio}x")
     for check in report.checks:
         console.print(f"[green]checked[/] {check}")
     for reason in report.skipped:

@@ -89,6 +89,7 @@ class Options:
 @dataclass
 class ScalingFigure:
     config: str
+    scenario: str  # backlog | live
     processes: int  # potluck processes running the bus (relays + workers, or 1 embedded)
     workers_per_service: int
     orders: int
@@ -108,7 +109,8 @@ class Report:
     machine: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
-    ratio_2x_over_1x: float | None = None
+    # rabbitmq-2x / rabbitmq-1x orders per second, per scenario
+    ratios: dict[str, float] = field(default_factory=dict)
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -116,7 +118,7 @@ class Report:
             "machine": self.machine,
             "note": self.note,
             "figures": [asdict(f) for f in self.figures],
-            "ratio_2x_over_1x": self.ratio_2x_over_1x,
+            "ratio_2x_over_1x": self.ratios,
             "checks": self.checks,
             "skipped": self.skipped,
         }
@@ -244,11 +246,10 @@ def _running(config: str, url: str, app: Potluck, namespace: str) -> Iterator[in
                 "POTLUCK_BROKER_URL": BROKER_URL,
                 "POTLUCK_BROKER_NAMESPACE": namespace,
             }
-            procs.spawn("relay", "relay")
             for service in services:
                 for i in range(replicas):
                     procs.spawn(f"worker-{service}-{i}", "worker", "--service", service)
-            expected = {"relay": 1, "worker": replicas * len(services)}
+            expected = {"worker": replicas * len(services)}
             count = 1 + replicas * len(services)
 
         def up() -> bool:
@@ -258,7 +259,13 @@ def _running(config: str, url: str, app: Potluck, namespace: str) -> Iterator[in
                     seen[p["kind"]] = seen.get(p["kind"], 0) + 1
             return all(seen.get(k, 0) >= n for k, n in expected.items())
 
+        # The workers first, the relay last: a backlog recorded before is then relayed to
+        # workers that are all consuming already.
         _wait(up, 300, f"{config}: {count} processes to start", procs)
+        if config != "embedded":
+            procs.spawn("relay", "relay")
+            expected["relay"] = 1
+            _wait(up, 300, f"{config}: the relay to start", procs)
         yield count
         procs.check_alive()
     finally:
@@ -283,7 +290,7 @@ def _delete_namespace(namespace: str, app: Potluck) -> None:
     connection.close()
 
 
-def bench_config(config: str, opts: Options, progress: Progress) -> ScalingFigure:
+def bench_config(config: str, opts: Options, progress: Progress) -> list[ScalingFigure]:
     namespace = f"bench{os.getpid()}_{secrets.token_hex(3)}"
     with fresh_postgres(PG_ADMIN_URL) as url:
         overrides: dict[str, Any] = {}
@@ -297,16 +304,103 @@ def bench_config(config: str, opts: Options, progress: Progress) -> ScalingFigur
         platform_id, _ = _setup(app)
         rng = random.Random(opts.seed)
         amounts = [rng.randint(1_000, 500_000) for _ in range(opts.orders)]
+        backlog = [rng.randint(1_000, 500_000) for _ in range(opts.orders)]
+        figures: list[ScalingFigure] = []
         try:
+            progress.log(f"{config}: {len(backlog)} orders recorded before the bus starts")
+            run_threads(
+                list(enumerate(backlog)), opts.clients, _recorder(app, platform_id, "backlog"),
+                progress.start(f"{config}: backlog recorded", len(backlog)),
+            )  # fmt: skip
             with _running(config, url, app, namespace) as count:
-                progress.log(f"{config}: {count} process(es) up; {opts.orders} orders")
-                figure = _measure(config, count, app, platform_id, amounts, opts, progress)
+                progress.log(f"{config}: {count} process(es) up; draining the backlog")
+                figures.append(_drain(config, count, app, platform_id, len(backlog), opts))
+                progress.log(f"{config}: {opts.orders} orders while the bus runs")
+                figures.append(_measure(config, count, app, platform_id, amounts, opts, progress))
+            _check(app, platform_id, sum(amounts) + sum(backlog))
         finally:
             if config != "embedded":
                 with contextlib.suppress(Exception):
                     _delete_namespace(namespace, app)
             app.db.engine.dispose()
-    return figure
+    return figures
+
+
+def _recorder(app: Potluck, platform_id: str, prefix: str) -> Any:
+    def record(item: tuple[int, int]) -> str:
+        index, amount = item
+        with app.db.transaction() as s:
+            market.record_order(
+                s,
+                platform_id=platform_id,
+                order_id=f"{prefix}-{index}",
+                amount=amount,
+                currency=CURRENCY,
+                now=app.clock.now(),
+            )
+        return "ok"
+
+    return record
+
+
+def _completed(app: Potluck, platform_id: str, prefix: str) -> int:
+    with app.db.read() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    Order.platform_id == platform_id,
+                    Order.split_status == "completed",
+                    Order.order_id.like(f"{prefix}-%"),
+                )
+            ).scalar_one()
+        )
+
+
+def _drain(
+    config: str, count: int, app: Potluck, platform_id: str, n: int, opts: Options
+) -> ScalingFigure:
+    """The backlog: from the first of its events relayed to the last order completed (the
+    database's timestamps, so the processes' start-up is not counted)."""
+    deadline = time.monotonic() + opts.settle_timeout
+    while _completed(app, platform_id, "backlog") < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{config}: the backlog was not split in time")
+        time.sleep(0.05)  # a benchmark polling other processes
+    with app.db.read() as s:
+        orders = dict(
+            s.execute(
+                select(Order.id, Order.completed_at).where(
+                    Order.platform_id == platform_id, Order.order_id.like("backlog-%")
+                )
+            ).all()
+        )
+        sent = [
+            sent_at
+            for data, sent_at in s.execute(
+                select(OutboxEvent.data, OutboxEvent.sent_at).where(
+                    OutboxEvent.type == "order.recorded"
+                )
+            ).all()
+            if data.get("order") in orders and sent_at is not None
+        ]
+    last = max(t for t in orders.values() if t is not None)
+    seconds = (last - min(sent)).total_seconds()
+    workers = 0 if config == "embedded" else (2 if config.endswith("2x") else 1)
+    return ScalingFigure(
+        config=config,
+        scenario="backlog",
+        processes=count,
+        workers_per_service=workers,
+        orders=n,
+        clients=0,
+        seconds=round(seconds, 3),
+        orders_per_second=round(n / seconds, 1),
+        latency_p50_ms=None,
+        latency_p99_ms=None,
+        record_p50_ms=None,
+        record_p99_ms=None,
+        note="recorded first; first event relayed -> last order split",
+    )
 
 
 def _measure(
@@ -318,28 +412,10 @@ def _measure(
     opts: Options,
     progress: Progress,
 ) -> ScalingFigure:
-    def record(item: tuple[int, int]) -> str:
-        index, amount = item
-        with app.db.transaction() as s:
-            market.record_order(
-                s,
-                platform_id=platform_id,
-                order_id=f"scale-{index}",
-                amount=amount,
-                currency=CURRENCY,
-                now=app.clock.now(),
-            )
-        return "ok"
+    record = _recorder(app, platform_id, "scale")
 
     def completed() -> int:
-        with app.db.read() as s:
-            return int(
-                s.execute(
-                    select(func.count()).where(
-                        Order.platform_id == platform_id, Order.split_status == "completed"
-                    )
-                ).scalar_one()
-            )
+        return _completed(app, platform_id, "scale")
 
     advance = progress.start(f"{config}: orders recorded", len(amounts))
     started = time.perf_counter()
@@ -355,11 +431,11 @@ def _measure(
     if counts["error"] or counts["refused"]:
         raise RuntimeError(f"{config}: {counts} while recording orders")
     latencies = _latencies(app, platform_id)
-    _check(app, platform_id, sum(amounts))
     record_latencies.sort()
     workers = 0 if config == "embedded" else (2 if config.endswith("2x") else 1)
     return ScalingFigure(
         config=config,
+        scenario="live",
         processes=count,
         workers_per_service=workers,
         orders=len(amounts),
@@ -370,7 +446,9 @@ def _measure(
         latency_p99_ms=_ms(percentile(latencies, 99)),
         record_p50_ms=_ms(percentile(record_latencies, 50)),
         record_p99_ms=_ms(percentile(record_latencies, 99)),
-        note="1 relay" if config != "embedded" else "relay + workers in the serve process",
+        note="recorded while the bus runs; 1 relay"
+        if config != "embedded"
+        else "recorded while the bus runs; relay + workers in the serve process",
     )
 
 
@@ -383,7 +461,9 @@ def _latencies(app: Potluck, platform_id: str) -> list[float]:
     with app.db.read() as s:
         done = dict(
             s.execute(
-                select(Order.id, Order.completed_at).where(Order.platform_id == platform_id)
+                select(Order.id, Order.completed_at).where(
+                    Order.platform_id == platform_id, Order.order_id.like("scale-%")
+                )
             ).all()
         )
         written = {
@@ -431,13 +511,12 @@ def run(opts: Options, progress: Progress | None = None) -> Report:
         if config != "embedded" and (why := broker_reachable()):
             report.skipped.append(f"{config}: {why}")
             continue
-        figure = bench_config(config, opts, progress)
-        report.figures.append(figure)
+        report.figures += bench_config(config, opts, progress)
         report.checks.append(f"{config}: wallets == orders to the minor unit, audit ok")
-    by_config = {f.config: f for f in report.figures}
-    if "rabbitmq-1x" in by_config and "rabbitmq-2x" in by_config:
-        report.ratio_2x_over_1x = round(
-            by_config["rabbitmq-2x"].orders_per_second / by_config["rabbitmq-1x"].orders_per_second,
-            2,
-        )
+    by_config = {(f.config, f.scenario): f for f in report.figures}
+    for scenario in ("backlog", "live"):
+        one = by_config.get(("rabbitmq-1x", scenario))
+        two = by_config.get(("rabbitmq-2x", scenario))
+        if one and two:
+            report.ratios[scenario] = round(two.orders_per_second / one.orders_per_second, 2)
     return report
