@@ -117,7 +117,7 @@ class MemberRead(BaseModel):
         )
 
 
-class PaymentRead(BaseModel):
+class GroupOrderPaymentRead(BaseModel):
     intent: str
     member: str
     kind: str
@@ -149,7 +149,7 @@ class GroupOrderRead(BaseModel):
     host_deadline_at: datetime | None
     order: str | None
     members: list[MemberRead]
-    payments: list[PaymentRead]
+    payments: list[GroupOrderPaymentRead]
     history: list[TransitionRead]
     created_at: datetime
     updated_at: datetime
@@ -174,7 +174,7 @@ class GroupOrderRead(BaseModel):
             order=g.order_id,
             members=[MemberRead.of(m) for m in g.members],
             payments=[
-                PaymentRead(
+                GroupOrderPaymentRead(
                     intent=p.intent_id,
                     member=p.member_id,
                     kind=p.kind,
