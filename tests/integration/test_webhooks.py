@@ -567,3 +567,25 @@ def test_refusal_messages_name_the_schemes_and_the_missing_endpoint(client, app)
     assert r.status_code == 404
     assert r.json()["code"] == "endpoint_not_found"
     assert r.json()["detail"] == "no webhook endpoint whe_missing"
+
+
+def test_a_paid_intent_reaches_the_platforms_endpoint(app, client, receiver):
+    """Payments and checkout events are deliverable: a platform hears its intents succeed."""
+    from potluck.payments import sandbox_control
+
+    acme_id, acme = platform(app, "Acme")
+    hook = add_endpoint(client, acme, "https://acme.test/pay", ["payment.succeeded"])
+    r = client.post(
+        "/v1/payment-intents",
+        json={"amount": 700, "currency": "EUR", "payer": "ann@example.com", "purpose": "order"},
+        headers=acme,
+    )
+    assert r.status_code == 201, r.text
+    sandbox_control.pay(app, r.json()["id"])
+    drain(app)
+    [request] = receiver.to("https://acme.test/pay")
+    sent = json.loads(request.content)
+    assert sent["type"] == "payment.succeeded"
+    assert sent["data"]["intent"] == r.json()["id"]
+    assert sent["data"]["amount"] == 700
+    assert [d["event_type"] for d in deliveries(client, acme, hook["id"])] == ["payment.succeeded"]

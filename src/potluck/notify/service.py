@@ -39,6 +39,16 @@ DELIVERABLE_EVENTS: tuple[str, ...] = (
     "payout.processing",
     "payout.completed",
     "payout.failed",
+    # checkout: a group order for one of the platform's merchants
+    "order.created",
+    "order.confirmed",
+    "order.failed",
+    "group.expired",
+    "group.cancelled",
+    # payments: intents the platform created, or a group order's shares
+    "payment.succeeded",
+    "payment.failed",
+    "payment.refunded",
 )
 ALL_EVENTS = "*"
 MAX_URL_LENGTH = 2048
