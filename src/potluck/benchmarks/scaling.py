@@ -519,4 +519,6 @@ def run(opts: Options, progress: Progress | None = None) -> Report:
         two = by_config.get(("rabbitmq-2x", scenario))
         if one and two:
             report.ratios[scenario] = round(two.orders_per_second / one.orders_per_second, 2)
+    # The machine may be shared: the load around the run says how much of it we had.
+    report.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return report
