@@ -172,6 +172,8 @@ def potluck(settings: Settings, db: Database, clock: FakeClock) -> Iterator[Potl
     if app.settings.transport == "rabbitmq" and app.settings.broker_namespace == BROKER_NAMESPACE:
         _purge_broker(app)  # what an earlier test left (its rows were wiped with the database)
         yield app
+        # The test may have registered services of its own: their queues are deleted too.
+        _broker_queues.update(app.bus.transport.queue_names())  # type: ignore[attr-defined]
         app.bus.transport.close()  # type: ignore[attr-defined]
         return
     yield app
