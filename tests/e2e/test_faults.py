@@ -496,6 +496,9 @@ class Load:
     errors: list[str] = field(default_factory=list)
     done: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Jobs from index `gate_after` on wait until `gate` is set (a fault between two halves).
+    gate: threading.Event = field(default_factory=threading.Event)
+    gate_after: int | None = None
 
     @classmethod
     def make(cls, stack: Stack, tag: str, seed: int) -> Load:
@@ -529,6 +532,8 @@ class Load:
                         if not queue:
                             return
                         index, (path, body) = queue.pop()
+                    if self.gate_after is not None and index >= self.gate_after:
+                        self.gate.wait()
                     self._send(http, (port, other), index, path, body)
 
         threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(CLIENTS)]
@@ -604,9 +609,12 @@ def _code(r: httpx.Response) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
-def run_load(stack: Stack, tag: str, seed: int, fault: Any) -> Load:
+def run_load(
+    stack: Stack, tag: str, seed: int, fault: Any, *, gate_after: int | None = None
+) -> Load:
     """Send the load, call ``fault(load)`` while it runs, then wait for both."""
     load = Load.make(stack, tag, seed)
+    load.gate_after = gate_after
     runner = load.run()
     fault(load)
     runner.join(LOAD_DEADLINE + 60)
@@ -819,21 +827,43 @@ def test_kill_9_a_worker_mid_batch_and_a_relay_between_publish_and_mark_sent(sta
 
 def test_restart_rabbitmq_under_load(stack: Stack):
     """Seed SEED + 1, the same bounds: the private broker is stopped (``rabbitmqctl stop_app``)
-    for 3 s while the load runs, then started again; the relays and workers reconnect."""
+    after a third of the load, the rest is sent while it is away (at least 3 s), then it is
+    started again; the relays and workers reconnect and catch up."""
 
     def fault(load: Load) -> None:
-        when_progress(load, 0.3)
+        # The API does not need the broker, the bus does: the first third of the jobs is sent,
+        # the broker stopped, and the other two thirds are sent while it is away (the relays
+        # cannot publish, the workers have nothing to consume), then it is started again.
+        when_progress(load, (load.gate_after or 0) / len(load.jobs))
         stack.rabbit.ctl_run("stop_app")
-        at_stop.append(load.progress())
-        log(f"broker stopped at {at_stop[0]:.0%} of the load")
+        split_at_stop.append(_split(stack, "rabbit"))
+        log(f"broker stopped at {load.progress():.0%} of the load, {split_at_stop[0]} split")
+        load.gate.set()
         time.sleep(3)  # the outage itself, not a wait for a result
+        acked_while_down.append(len(load.acked_orders))
         stack.rabbit.ctl_run("start_app")
-        log("broker started")
+        log(f"broker started; {acked_while_down[0]} orders acknowledged by then")
 
-    at_stop: list[float] = []
-    load = run_load(stack, "rabbit", SEED + 1, fault)
-    assert at_stop[0] < 1, "the load was over before the broker stopped"
+    split_at_stop: list[int] = []
+    acked_while_down: list[int] = []
+    load = run_load(stack, "rabbit", SEED + 1, fault, gate_after=(ORDERS + PAYOUTS) // 3)
+    assert split_at_stop[0] < ORDERS, "every order was split before the broker stopped"
+    assert acked_while_down[0] > split_at_stop[0], "no order arrived while the broker was away"
     settle_and_check(stack, load)
+
+
+def _split(stack: Stack, tag: str) -> int:
+    with stack.app.db.read() as s:
+        return int(
+            s.scalar(
+                select(func.count()).where(
+                    Order.platform_id == stack.platform_id,
+                    Order.order_id.like(f"{tag}-%"),
+                    Order.split_status == "completed",
+                )
+            )
+            or 0
+        )
 
 
 def test_restart_postgresql_under_load(stack: Stack):
