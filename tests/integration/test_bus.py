@@ -574,3 +574,48 @@ def test_publish_many_writes_each_event_once(app, db):
     app.bus.drain()
     assert [count_effects(db, event_id=i) for i in ids] == [1, 1, 1]
     assert [_outbox(app, i).data for i in ids] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def _deadlock() -> Exception:
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("UPDATE …", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+
+def test_a_lost_lock_race_is_retried_at_once_then_with_backoff(app, db, clock: FakeClock):
+    """A deadlock or serialization failure says nothing about the event: it is taken again
+    in the next round (three times at most), not after the backoff."""
+    calls: list[int] = []
+
+    def handler(ctx: HandlerContext, event: Event) -> None:
+        calls.append(1)
+        if len(calls) <= 4:
+            raise _deadlock()
+        record_effect(ctx, event)
+
+    app.registry.register("svc", "test.thing", handler)
+    event_id = _publish(app, "test.thing")
+    app.bus.drain()  # three immediate retries within one drain, then the backoff
+    assert len(calls) == 4
+    [d] = _deliveries(app, event_id)
+    assert (d.status, d.attempts) == ("pending", 4)
+    assert "deadlock detected" in (d.last_error or "")
+    base = app.settings.bus_backoff_base_seconds
+    assert utc(d.next_attempt_at) == clock.now() + timedelta(seconds=base * 8)
+    clock.advance(base * 8)
+    app.bus.drain()
+    [d] = _deliveries(app, event_id)
+    assert (d.status, len(calls)) == ("done", 5)
+    assert count_effects(db, event_id=event_id) == 1
+
+
+def test_only_lock_conflicts_count_as_lost_races():
+    import psycopg.errors
+
+    from potluck.bus.transport import is_lock_conflict
+
+    assert is_lock_conflict(_deadlock())
+    assert is_lock_conflict(psycopg.errors.SerializationFailure("could not serialize"))
+    assert not is_lock_conflict(RuntimeError("boom"))
+    assert not is_lock_conflict(psycopg.errors.UniqueViolation("duplicate key"))
