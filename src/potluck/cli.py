@@ -78,6 +78,11 @@ def serve(
     configure_logging(settings)
     if embedded_workers is not None:
         os.environ["POTLUCK_EMBEDDED_WORKERS"] = "true" if embedded_workers else "false"
+    if "POTLUCK_PUBLIC_BASE_URL" not in os.environ:
+        # Hosted payment links point at this server unless a public address is configured.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["POTLUCK_PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()  # the app factory reads the settings again
     console.print(
         f"Potluck on http://{host}:{port}  (database: {_redact(settings.database_url)}, "
         f"transport: {settings.transport})",

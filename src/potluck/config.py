@@ -126,7 +126,8 @@ class Settings(BaseSettings):
     )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="Where this installation is reached from outside (hosted payment links).",
+        description="Where this installation is reached from outside (hosted payment links); "
+        "`potluck serve` sets it to its own host and port when unset.",
     )
     payment_reconcile_interval_seconds: int = Field(default=300, ge=1)
     payment_stale_after_seconds: int = Field(
