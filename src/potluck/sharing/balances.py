@@ -36,6 +36,7 @@ from potluck.sharing.groups import (
     check_emails,
     create_group,
     group_scope,
+    lock_group,
     member_view,
     membership,
     record_activity,
@@ -194,7 +195,11 @@ def record_settlement(
         )
     if from_member_id == to_member_id:
         raise DomainError("same_member", "a member cannot pay themselves", field="to")
-    members = {  # share-locked, as for an expense: a concurrent removal waits for us
+    if session.get_bind().dialect.name == "postgresql":
+        # as for an expense: the group row, before the members are read, so that a
+        # concurrent removal waits for us or we see it (groups.lock_group)
+        lock_group(session, group.id)
+    members = {
         m.id: m
         for m in session.execute(
             select(SharingMember)
@@ -204,7 +209,6 @@ def record_settlement(
                 SharingMember.removed_at.is_(None),
             )
             .order_by(SharingMember.id)
-            .with_for_update(read=True)
         ).scalars()
     }
     for field, mid in (("from", from_member_id), ("to", to_member_id)):

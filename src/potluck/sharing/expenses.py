@@ -18,6 +18,12 @@ is converted once to the group currency (``amount``, ``paid_by``, ``owed``), whe
 so the shares still sum exactly.
 
 The expense row is locked (``FOR UPDATE``) for a change, so two concurrent edits serialise.
+Before the member list is read, the group row is key-share locked (``groups.lock_group``), so
+a concurrent removal of a member waits (or is waited for) and never leaves a balance.
+
+Creating an expense costs, besides the ledger's batch: one query for the group and its
+members with their accounts (two on PostgreSQL: the group lock first) and one Core
+``INSERT`` each for the expense, its history row and its activity row (plus the event).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from potluck.bus import publish
@@ -37,8 +43,15 @@ from potluck.ids import new_id
 from potluck.ledger import service as ledger
 from potluck.money import is_currency
 from potluck.sharing import fx
-from potluck.sharing.groups import group_scope, membership, record_activity
+from potluck.sharing.groups import (
+    group_not_found,
+    group_scope,
+    lock_group,
+    membership,
+    record_activity,
+)
 from potluck.sharing.models import (
+    Activity,
     Expense,
     ExpenseComment,
     ExpenseVersion,
@@ -211,24 +224,52 @@ def _compute(
     return _Computed(list(paid_by), [(m, a) for m, a in owed if a != 0])
 
 
-def _active_member_ids(s: Session, group_id: str) -> list[str]:
-    """The current members, share-locked (PostgreSQL) until the expense commits, so that a
-    concurrent removal waits and then sees the new balance (and refuses it if not zero)."""
-    return list(
-        s.scalars(
-            select(SharingMember.id)
-            .where(SharingMember.group_id == group_id, SharingMember.removed_at.is_(None))
-            .order_by(SharingMember.id)
-            .with_for_update(read=True)
-        ).all()
-    )
+@dataclass(frozen=True, slots=True)
+class _Members:
+    """A group's member list as an expense is posted against it (read after the group lock)."""
+
+    active: list[str]  # the current members' ids, ascending
+    accounts: dict[str, str]  # every member's (removed ones too) iou account id
+    by_user: dict[str, str]  # user id → current member id
 
 
-def _accounts(s: Session, group_id: str) -> dict[str, str]:
+def _posting_group(s: Session, group_id: str) -> tuple[SharingGroup, _Members]:
+    """The group, locked for posting (``lock_group``, PostgreSQL), and its members with their
+    accounts in one query; 404 ``group_not_found`` if there is no such group."""
+    if s.get_bind().dialect.name == "postgresql":
+        lock_group(s, group_id)  # before the member list is read, in its own statement
     rows = s.execute(
-        select(SharingMember.id, SharingMember.account_id).where(SharingMember.group_id == group_id)
+        select(
+            SharingGroup,
+            SharingMember.id,
+            SharingMember.account_id,
+            SharingMember.user_id,
+            SharingMember.removed_at,
+        )
+        .join(SharingMember, SharingMember.group_id == SharingGroup.id)
+        .where(SharingGroup.id == group_id)
+        .order_by(SharingMember.id)
     ).all()
-    return {r[0]: r[1] for r in rows}
+    if not rows:
+        raise group_not_found(group_id)
+    members = _Members([], {}, {})
+    for _, member_id, account_id, member_user_id, removed_at in rows:
+        members.accounts[member_id] = account_id
+        if removed_at is None:
+            members.active.append(member_id)
+            if member_user_id is not None:
+                members.by_user[member_user_id] = member_id
+    return rows[0][0], members
+
+
+def _member_of(s: Session, group_id: str, *, user_id: str) -> tuple[SharingGroup, str, _Members]:
+    """The group (locked for posting), the caller's current member id and the member list;
+    404 ``group_not_found`` for a non-member."""
+    group, members = _posting_group(s, group_id)
+    me = members.by_user.get(user_id)
+    if me is None:
+        raise group_not_found(group_id)
+    return group, me, members
 
 
 def _check_currency(group: SharingGroup, currency: str | None) -> str:
@@ -346,14 +387,13 @@ def _post_form(
 
 
 def _ops(
-    s: Session,
+    accounts: dict[str, str],
     group: SharingGroup,
     e: Expense,
     version: int,
     *,
     reverse: bool,
 ) -> list[ledger.Operation]:
-    accounts = _accounts(s, group.id)
     clearing = group.expenses_account_id
     prefix = f"{e.id}-v{version}-{'r' if reverse else ''}"
     ops: list[ledger.Operation] = []
@@ -410,33 +450,40 @@ def _event(e: Expense, *, user_id: str) -> dict[str, Any]:
 def _record(
     s: Session, e: Expense, *, action: str, user_id: str, actor: str | None, now: datetime
 ) -> None:
-    s.add(
-        ExpenseVersion(
-            expense_id=e.id,
-            version=e.version,
-            action=action,
-            snapshot=_snapshot(e),
-            user_id=user_id,
-            created_at=now,
-        )
+    """The history row, the activity row and the event of a change of ``e`` (whose row is
+    written already): one Core ``INSERT`` each, no unit of work."""
+    conn = s.connection()
+    conn.execute(
+        insert(ExpenseVersion),
+        {
+            "expense_id": e.id,
+            "version": e.version,
+            "action": action,
+            "snapshot": _snapshot(e),
+            "user_id": user_id,
+            "created_at": now,
+        },
     )
-    record_activity(
-        s,
-        group_id=e.group_id,
-        type=f"expense.{action}",
-        actor=actor,
-        subject=e.id,
-        data={"description": e.description, "amount": e.amount, "currency": e.currency}
-        | (
-            {
-                "original_amount": e.original_amount,
-                "original_currency": e.original_currency,
-                "fx_rate": e.fx_rate,
-            }
-            if e.original_currency
-            else {}
-        ),
-        now=now,
+    conn.execute(
+        insert(Activity),
+        {
+            "id": new_id("act"),
+            "group_id": e.group_id,
+            "type": f"expense.{action}",
+            "actor_member_id": actor,
+            "subject_id": e.id,
+            "data": {"description": e.description, "amount": e.amount, "currency": e.currency}
+            | (
+                {
+                    "original_amount": e.original_amount,
+                    "original_currency": e.original_currency,
+                    "fx_rate": e.fx_rate,
+                }
+                if e.original_currency
+                else {}
+            ),
+            "created_at": now,
+        },
     )
     publish(s, f"expense.{action}", _event(e, user_id=user_id), now=now)
 
@@ -470,11 +517,12 @@ def create_expense(
     ``fx_rate_missing`` naming the pair if there is none). ``repeat`` (weekly, fortnightly,
     monthly, yearly) makes it the first of a recurring series.
     """
-    group, me = membership(session, group_id, user_id=user_id)
-    prepared = prepare_expense(
+    group, me, members = _member_of(session, group_id, user_id=user_id)
+    prepared = _prepare(
         session,
         group=group,
-        actor=me,
+        members=members,
+        actor_id=me,
         description=description,
         amount=amount,
         currency=currency,
@@ -487,7 +535,7 @@ def create_expense(
         repeat=repeat,
         now=now,
     )
-    return insert_expense(session, prepared, actor=me, user_id=user_id, now=now)
+    return _insert(session, prepared, actor_id=me, user_id=user_id, series_id=None, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,6 +550,7 @@ class PreparedExpense:
     split: ExpenseSplit
     posted: _Posted
     repeat: str | None
+    accounts: dict[str, str]  # member id → iou account id
 
 
 def prepare_expense(
@@ -522,7 +571,45 @@ def prepare_expense(
     now: datetime,
 ) -> PreparedExpense:
     """Every check of a new expense (a ``DomainError`` if refused), and its conversion;
-    writes nothing."""
+    writes nothing but the group lock (``groups.lock_group``)."""
+    group, members = _posting_group(session, group.id)
+    return _prepare(
+        session,
+        group=group,
+        members=members,
+        actor_id=actor.id if actor is not None else None,
+        description=description,
+        amount=amount,
+        currency=currency,
+        fx_rate=fx_rate,
+        date=date,
+        category=category,
+        notes=notes,
+        paid_by=paid_by,
+        split=split,
+        repeat=repeat,
+        now=now,
+    )
+
+
+def _prepare(
+    session: Session,
+    *,
+    group: SharingGroup,
+    members: _Members,
+    actor_id: str | None,
+    description: str,
+    amount: int,
+    currency: str | None = None,
+    fx_rate: Decimal | str | None = None,
+    date: date | None = None,
+    category: str | None = None,
+    notes: str = "",
+    paid_by: list[tuple[str, int]] | None = None,
+    split: ExpenseSplit | None = None,
+    repeat: str | None = None,
+    now: datetime,
+) -> PreparedExpense:
     from potluck.sharing import recurring
 
     description = _text(description, "description", DESCRIPTION_MAX, required=True)
@@ -534,9 +621,9 @@ def prepare_expense(
     day = date or now.date()
     rate = _rate(session, group, currency, fx_rate, on=day)
     if paid_by is None:
-        if actor is None:
+        if actor_id is None:
             raise DomainError("paid_by_required", "say who paid", field="paid_by")
-        paid_by = [(actor.id, amount)]
+        paid_by = [(actor_id, amount)]
     split = split or ExpenseSplit("equal")
     posted = _post_form(
         group,
@@ -545,9 +632,11 @@ def prepare_expense(
         rate=rate,
         split=split,
         paid_by=paid_by,
-        members=_active_member_ids(session, group.id),
+        members=members.active,
     )
-    return PreparedExpense(group, description, category, notes, day, split, posted, repeat)
+    return PreparedExpense(
+        group, description, category, notes, day, split, posted, repeat, members.accounts
+    )
 
 
 def insert_expense(
@@ -561,45 +650,69 @@ def insert_expense(
 ) -> ExpenseView:
     """Write a prepared expense and post it (recurring occurrences come here with ``actor``
     None when the series' creator has left)."""
+    return _insert(
+        session,
+        prepared,
+        actor_id=actor.id if actor is not None else None,
+        user_id=user_id,
+        series_id=series_id,
+        now=now,
+    )
+
+
+def _insert(
+    session: Session,
+    prepared: PreparedExpense,
+    *,
+    actor_id: str | None,
+    user_id: str,
+    series_id: str | None,
+    now: datetime,
+) -> ExpenseView:
     from potluck.sharing import recurring
 
     group, posted = prepared.group, prepared.posted
-    e = Expense(
-        id=new_id("exp"),
-        group_id=group.id,
-        version=1,
-        posted_version=1,
-        description=prepared.description,
-        amount=posted.amount,
-        currency=group.currency,
-        date=prepared.date,
-        category=prepared.category,
-        notes=prepared.notes,
-        paid_by=[[m, a] for m, a in posted.paid_by],
-        split=split_to_doc(prepared.split),
-        owed=[[m, a] for m, a in posted.owed],
-        created_by=user_id,
-        created_at=now,
-        updated_at=now,
-        deleted_at=None,
-        original_amount=posted.original_amount,
-        original_currency=posted.original_currency,
-        fx_rate=posted.fx_rate,
-        original_paid_by=_doc_pairs(posted.original_paid_by),
-        series_id=series_id,
-        repeat=None,
-    )
-    session.add(e)
-    session.flush()
+    row: dict[str, Any] = {
+        "id": new_id("exp"),
+        "group_id": group.id,
+        "version": 1,
+        "posted_version": 1,
+        "description": prepared.description,
+        "amount": posted.amount,
+        "currency": group.currency,
+        "date": prepared.date,
+        "category": prepared.category,
+        "notes": prepared.notes,
+        "paid_by": [[m, a] for m, a in posted.paid_by],
+        "split": split_to_doc(prepared.split),
+        "owed": [[m, a] for m, a in posted.owed],
+        "created_by": user_id,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        "original_amount": posted.original_amount,
+        "original_currency": posted.original_currency,
+        "fx_rate": posted.fx_rate,
+        "original_paid_by": _doc_pairs(posted.original_paid_by),
+        "series_id": series_id,
+        "repeat": None,
+    }
+    # A Core INSERT: the row is not kept in the session (``e`` is a transient copy).
+    session.connection().execute(insert(Expense), row)
+    e = Expense(**row)
     ledger.create_transfers(
-        session, _ops(session, group, e, 1, reverse=False), now=now, scope=group_scope(group.id)
+        session,
+        _ops(prepared.accounts, group, e, 1, reverse=False),
+        now=now,
+        scope=group_scope(group.id),
     )
-    _record(
-        session, e, action="created", user_id=user_id, actor=actor.id if actor else None, now=now
-    )
+    _record(session, e, action="created", user_id=user_id, actor=actor_id, now=now)
     if prepared.repeat is not None:
-        recurring.start(session, e, prepared.repeat, now=now)
-    session.flush()
+        persistent = session.get(Expense, e.id)
+        assert persistent is not None
+        recurring.start(session, persistent, prepared.repeat, now=now)
+        session.flush()
+        e = persistent
     return expense_view(e)
 
 
@@ -609,15 +722,17 @@ def _doc_pairs(pairs: list[tuple[str, int]] | None) -> list[list[Any]] | None:
 
 def _locked(
     s: Session, expense_id: str, *, user_id: str
-) -> tuple[SharingGroup, SharingMember, Expense]:
+) -> tuple[SharingGroup, str, _Members, Expense]:
+    """The expense row (``FOR UPDATE``), its group (locked for posting), the caller's member
+    id and the member list; 404 ``expense_not_found`` for a non-member."""
     e = s.execute(select(Expense).where(Expense.id == expense_id).with_for_update()).scalar()
     if e is None:
         raise expense_not_found(expense_id)
     try:
-        group, me = membership(s, e.group_id, user_id=user_id)
+        group, me, members = _member_of(s, e.group_id, user_id=user_id)
     except DomainError as exc:
         raise expense_not_found(expense_id) from exc
-    return group, me, e
+    return group, me, members, e
 
 
 UNCHANGED: Any = object()
@@ -652,7 +767,7 @@ def update_expense(
     """
     from potluck.sharing import recurring
 
-    group, me, e = _locked(session, expense_id, user_id=user_id)
+    group, me, members, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is not None:
         raise DomainError("expense_deleted", "restore the expense before changing it", status=409)
     if repeat is not UNCHANGED and repeat is not None:
@@ -695,7 +810,7 @@ def update_expense(
         rate=rate,
         split=new_split,
         paid_by=paid_by,
-        members=_active_member_ids(session, group.id),
+        members=members.active,
     )
     if description is not None:
         description = _text(description, "description", DESCRIPTION_MAX, required=True)
@@ -726,7 +841,7 @@ def update_expense(
     old_version = e.posted_version
     ops: list[ledger.Operation] = []
     if old_version is not None:
-        ops += _ops(session, group, e, old_version, reverse=True)
+        ops += _ops(members.accounts, group, e, old_version, reverse=True)
     e.version += 1
     e.posted_version = e.version
     e.amount = posted.amount
@@ -746,9 +861,9 @@ def update_expense(
     if date is not None:
         e.date = date
     e.updated_at = now
-    ops += _ops(session, group, e, e.version, reverse=False)
+    ops += _ops(members.accounts, group, e, e.version, reverse=False)
     ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
-    _record(session, e, action="updated", user_id=user_id, actor=me.id, now=now)
+    _record(session, e, action="updated", user_id=user_id, actor=me, now=now)
     session.flush()
     return expense_view(e)
 
@@ -756,17 +871,17 @@ def update_expense(
 def delete_expense(
     session: Session, *, user_id: str, expense_id: str, now: datetime
 ) -> ExpenseView:
-    group, me, e = _locked(session, expense_id, user_id=user_id)
+    group, me, members, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is not None:
         raise DomainError("expense_deleted", "the expense is already deleted", status=409)
     assert e.posted_version is not None
-    ops = _ops(session, group, e, e.posted_version, reverse=True)
+    ops = _ops(members.accounts, group, e, e.posted_version, reverse=True)
     ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
     e.version += 1
     e.posted_version = None
     e.deleted_at = now
     e.updated_at = now
-    _record(session, e, action="deleted", user_id=user_id, actor=me.id, now=now)
+    _record(session, e, action="deleted", user_id=user_id, actor=me, now=now)
     session.flush()
     return expense_view(e)
 
@@ -774,16 +889,16 @@ def delete_expense(
 def restore_expense(
     session: Session, *, user_id: str, expense_id: str, now: datetime
 ) -> ExpenseView:
-    group, me, e = _locked(session, expense_id, user_id=user_id)
+    group, me, members, e = _locked(session, expense_id, user_id=user_id)
     if e.deleted_at is None:
         raise DomainError("expense_not_deleted", "the expense is not deleted", status=409)
     e.version += 1
     e.posted_version = e.version
     e.deleted_at = None
     e.updated_at = now
-    ops = _ops(session, group, e, e.version, reverse=False)
+    ops = _ops(members.accounts, group, e, e.version, reverse=False)
     ledger.create_transfers(session, ops, now=now, scope=group_scope(group.id))
-    _record(session, e, action="restored", user_id=user_id, actor=me.id, now=now)
+    _record(session, e, action="restored", user_id=user_id, actor=me, now=now)
     session.flush()
     return expense_view(e)
 

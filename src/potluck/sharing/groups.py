@@ -103,9 +103,14 @@ def _members(s: Session, group_id: str, *, include_removed: bool = False) -> lis
     return [member_view(m) for m in rows]
 
 
-def membership(s: Session, group_id: str, *, user_id: str) -> tuple[SharingGroup, SharingMember]:
-    """The group and the caller's place in it; 404 ``group_not_found`` for a non-member."""
-    row = s.execute(
+def membership(
+    s: Session, group_id: str, *, user_id: str, lock: bool = False
+) -> tuple[SharingGroup, SharingMember]:
+    """The group and the caller's place in it; 404 ``group_not_found`` for a non-member.
+
+    ``lock``: the group row is locked ``FOR UPDATE`` (PostgreSQL) until commit, for a change
+    of membership (see ``lock_group``)."""
+    query = (
         select(SharingGroup, SharingMember)
         .join(SharingMember, SharingMember.group_id == SharingGroup.id)
         .where(
@@ -113,10 +118,31 @@ def membership(s: Session, group_id: str, *, user_id: str) -> tuple[SharingGroup
             SharingMember.user_id == user_id,
             SharingMember.removed_at.is_(None),
         )
-    ).first()
+    )
+    if lock:
+        query = query.with_for_update(of=SharingGroup)
+    row = s.execute(query).first()
     if row is None:
         raise group_not_found(group_id)
     return row[0], row[1]
+
+
+def lock_group(s: Session, group_id: str) -> SharingGroup | None:
+    """The group row, key-share locked (PostgreSQL) until commit: what must be taken before
+    reading the member list that an expense or a settlement is posted against.
+
+    A removal locks the group row ``FOR UPDATE`` (``membership(lock=True)``) before it reads
+    the leaving member's balance, so the two serialise on this one row: either the posting
+    commits first and the removal then sees its balance, or the removal does and the posting's
+    member list (read after this lock) no longer has them. ``FOR KEY SHARE`` is the lock the
+    foreign keys of the rows the posting inserts take on the group row anyway, so concurrent
+    postings in one group do not wait for each other. On SQLite writers are serialised by
+    ``BEGIN IMMEDIATE``; no lock is needed."""
+    return s.execute(
+        select(SharingGroup)
+        .where(SharingGroup.id == group_id)
+        .with_for_update(read=True, key_share=True)
+    ).scalar_one_or_none()
 
 
 def group_members(session: Session, group_id: str, *, user_id: str) -> list[MemberView]:
@@ -382,8 +408,12 @@ def add_member(
 def remove_member(
     session: Session, *, user_id: str, group_id: str, member_id: str, now: datetime
 ) -> MemberView:
-    """Remove a member whose balance is zero (409 ``balance_not_zero`` otherwise)."""
-    group, me = membership(session, group_id, user_id=user_id)
+    """Remove a member whose balance is zero (409 ``balance_not_zero`` otherwise).
+
+    The group row is locked first (``FOR UPDATE``): an expense or settlement being posted in
+    the group holds it key-share locked (``lock_group``), so the balance read below includes
+    it, and one started after this removal reads the member list without the leaving member."""
+    group, me = membership(session, group_id, user_id=user_id, lock=True)
     member = session.execute(
         select(SharingMember)
         .where(
