@@ -127,7 +127,7 @@ def membership(
     return row[0], row[1]
 
 
-def lock_group(s: Session, group_id: str) -> SharingGroup | None:
+def lock_group(s: Session, group_id: str) -> None:
     """The group row, key-share locked (PostgreSQL) until commit: what must be taken before
     reading the member list that an expense or a settlement is posted against.
 
@@ -138,11 +138,11 @@ def lock_group(s: Session, group_id: str) -> SharingGroup | None:
     foreign keys of the rows the posting inserts take on the group row anyway, so concurrent
     postings in one group do not wait for each other. On SQLite writers are serialised by
     ``BEGIN IMMEDIATE``; no lock is needed."""
-    return s.execute(
-        select(SharingGroup)
+    s.connection().execute(
+        select(SharingGroup.id)
         .where(SharingGroup.id == group_id)
         .with_for_update(read=True, key_share=True)
-    ).scalar_one_or_none()
+    )
 
 
 def group_members(session: Session, group_id: str, *, user_id: str) -> list[MemberView]:
