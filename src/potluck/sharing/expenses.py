@@ -238,28 +238,38 @@ def _posting_group(s: Session, group_id: str) -> tuple[SharingGroup, _Members]:
     accounts in one query; 404 ``group_not_found`` if there is no such group."""
     if s.get_bind().dialect.name == "postgresql":
         lock_group(s, group_id)  # before the member list is read, in its own statement
-    rows = s.execute(
-        select(
-            SharingGroup,
-            SharingMember.id,
-            SharingMember.account_id,
-            SharingMember.user_id,
-            SharingMember.removed_at,
+    group_columns = list(SharingGroup.__table__.columns)
+    # Core, on the session's connection: the ORM's entity loading cost more than the query.
+    rows = (
+        s.connection()
+        .execute(
+            select(
+                *group_columns,
+                SharingMember.id.label("member_id"),
+                SharingMember.account_id.label("member_account_id"),
+                SharingMember.user_id.label("member_user_id"),
+                SharingMember.removed_at.label("member_removed_at"),
+            )
+            .join(SharingMember, SharingMember.group_id == SharingGroup.id)
+            .where(SharingGroup.id == group_id)
+            .order_by(SharingMember.id)
         )
-        .join(SharingMember, SharingMember.group_id == SharingGroup.id)
-        .where(SharingGroup.id == group_id)
-        .order_by(SharingMember.id)
-    ).all()
+        .all()
+    )
     if not rows:
         raise group_not_found(group_id)
     members = _Members([], {}, {})
-    for _, member_id, account_id, member_user_id, removed_at in rows:
-        members.accounts[member_id] = account_id
-        if removed_at is None:
+    for row in rows:
+        member_id = row.member_id
+        members.accounts[member_id] = row.member_account_id
+        if row.member_removed_at is None:
             members.active.append(member_id)
-            if member_user_id is not None:
-                members.by_user[member_user_id] = member_id
-    return rows[0][0], members
+            if row.member_user_id is not None:
+                members.by_user[row.member_user_id] = member_id
+    first = rows[0]
+    # a transient copy, read only (not added to the session)
+    group = SharingGroup(**{c.key: first[i] for i, c in enumerate(group_columns)})
+    return group, members
 
 
 def _member_of(s: Session, group_id: str, *, user_id: str) -> tuple[SharingGroup, str, _Members]:
@@ -700,13 +710,16 @@ def _insert(
     # A Core INSERT: the row is not kept in the session (``e`` is a transient copy).
     session.connection().execute(insert(Expense), row)
     e = Expense(**row)
+    # History, activity and event first, the ledger last: its batch locks the group's
+    # clearing account (every expense of the group posts to it) until the commit, so
+    # concurrent expenses of one group queue on that lock; nothing else waits in it.
+    _record(session, e, action="created", user_id=user_id, actor=actor_id, now=now)
     ledger.create_transfers(
         session,
         _ops(prepared.accounts, group, e, 1, reverse=False),
         now=now,
         scope=group_scope(group.id),
     )
-    _record(session, e, action="created", user_id=user_id, actor=actor_id, now=now)
     if prepared.repeat is not None:
         persistent = session.get(Expense, e.id)
         assert persistent is not None
