@@ -104,9 +104,20 @@ def _database(url: str) -> Database:
     return _databases[url]
 
 
+_TABLES = [t.name for t in reversed(metadata.sorted_tables)]
+# One round trip naming the tables that hold rows: a test touches a handful of the fifty, and
+# TRUNCATE costs by the table (about 5 ms each on PostgreSQL, empty or not).
+_NON_EMPTY = " UNION ALL ".join(
+    f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in _TABLES
+)
+
+
 def _wipe(db: Database) -> None:
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
     with db.engine.begin() as conn:
+        used = {row[0] for row in conn.execute(text(_NON_EMPTY))}
+        tables = [name for name in _TABLES if name in used]
+        if not tables:
+            return
         if db.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
