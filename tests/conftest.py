@@ -44,6 +44,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: runs on PostgreSQL only")
     config.addinivalue_line(
         "markers",
+        "inprocess_transport: reads the in-process queue tables, so it keeps the in-process "
+        "transport under POTLUCK_TRANSPORT=rabbitmq",
+    )
+    config.addinivalue_line(
+        "markers",
         "faults: restarts private PostgreSQL/RabbitMQ servers under load "
         "(tests/e2e/test_faults.py); `make test` runs them after the parallel suite, serially",
     )
@@ -167,13 +172,18 @@ BROKER_NAMESPACE = f"t{os.getpid()}_{secrets.token_hex(3)}"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    broker: dict[str, str] = {}
+    if ON_RABBITMQ:
+        broker = {"broker_namespace": BROKER_NAMESPACE}
+        if request.node.get_closest_marker("inprocess_transport"):
+            broker["transport"] = "inprocess"
     return Settings(
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         log_json=False,
         idempotency_wait_seconds=10.0,
-        **({"broker_namespace": BROKER_NAMESPACE} if ON_RABBITMQ else {}),
+        **broker,  # type: ignore[arg-type]
     )
 
 

@@ -17,6 +17,10 @@ from potluck.db import Database
 from potluck.ledger import service as ledger
 from tests.integration.bus_helpers import count_effects, record_effect, reset_effects
 
+# These tests look at the in-process transport's queue rows (bus_deliveries) themselves; the
+# RabbitMQ transport has its own in test_rabbitmq_transport.py.
+pytestmark = pytest.mark.inprocess_transport
+
 
 @pytest.fixture
 def app(potluck: Potluck, db: Database) -> Potluck:

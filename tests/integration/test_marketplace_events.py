@@ -162,6 +162,7 @@ def test_credits_out_of_order_and_before_their_allocation_exists(potluck):
     assert_split_exactly_once(potluck, parties, 4001, [order])
 
 
+@pytest.mark.inprocess_transport  # it stops the in-process worker between effect and ack
 def test_worker_killed_between_effect_and_ack_credits_once(potluck, clock, monkeypatch):
     platform_id, parties = setup_platform(potluck)
     real_apply, real_split = service.apply_credits, service.split_orders
