@@ -3,11 +3,13 @@ consumer's inbox keeps its effect single (DESIGN.md, "Events"; issue 2, "Prove i
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from potluck.bus import publish
@@ -18,6 +20,7 @@ from tests.integration.relay_crash_child import EVENT_TYPE, SERVICE, register
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.inprocess_transport  # the child process relays through the in-process queue table
 def test_relay_killed_after_publish_delivers_again_with_one_effect(potluck, db, database_url):
     reset_effects(db)
     register(potluck.registry)
@@ -33,6 +36,7 @@ def test_relay_killed_after_publish_delivers_again_with_one_effect(potluck, db, 
             potluck.clock.now().isoformat(),
         ],
         cwd=REPO_ROOT,
+        env=os.environ | {"POTLUCK_TRANSPORT": "inprocess"},
         capture_output=True,
         text=True,
         timeout=120,
