@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import httpx
+
 
 class IntentStatus(StrEnum):
     """Our statuses (the provider's are mapped onto these by each adapter)."""
@@ -138,3 +140,13 @@ class PaymentProvider(Protocol):
         """Check the signature on the raw body first (raise ``WebhookSignatureError``), then
         parse. ``headers`` keys are lower-case."""
         ...
+
+
+def error_body(response: httpx.Response) -> Mapping[str, Any]:
+    """The ``error`` object of a provider's JSON error reply, or ``{}`` when there is none
+    (Stripe and Razorpay both answer ``{"error": {…}}``)."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, Mapping) else {}

@@ -39,6 +39,7 @@ from potluck.payments.providers.base import (
     ProviderIntent,
     ProviderRefund,
     WebhookSignatureError,
+    error_body,
 )
 
 SIGNATURE_HEADER = "x-razorpay-signature"
@@ -249,12 +250,7 @@ def event_from_razorpay(event: Mapping[str, Any], *, event_id: str) -> ProviderE
 def _error(response: httpx.Response) -> ProviderError:
     """A Razorpay error reply (``{"error": {code, description, reason, …}}``)."""
     status = response.status_code
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
-    if not isinstance(error, Mapping):
-        error = {}
+    error = error_body(response)
     code = str(error.get("code") or f"http_{status}")
     message = str(error.get("description") or response.reason_phrase or "Razorpay error")
     reason = error.get("reason")

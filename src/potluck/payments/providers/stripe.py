@@ -30,6 +30,7 @@ from potluck.payments.providers.base import (
     ProviderIntent,
     ProviderRefund,
     WebhookSignatureError,
+    error_body,
 )
 
 STRIPE_API_VERSION = "2025-08-27.basil"
@@ -259,12 +260,7 @@ def event_from_stripe(event: Mapping[str, Any]) -> ProviderEvent:
 def _error(response: httpx.Response) -> ProviderError:
     """A Stripe error reply (``{"error": {type, code, message, …}}``) as a ``ProviderError``."""
     status = response.status_code
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
-    if not isinstance(error, Mapping):
-        error = {}
+    error = error_body(response)
     code = str(error.get("code") or error.get("type") or f"http_{status}")
     message = str(error.get("message") or response.reason_phrase or "Stripe error")
     if error.get("decline_code"):
