@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -56,6 +58,21 @@ class RichProgress:
 
     def log(self, message: str) -> None:
         self.progress.console.log(message)
+
+
+@contextmanager
+def _progress(*, percent: bool = False) -> Iterator[RichProgress]:
+    """The progress bar every benchmark command shows while it runs."""
+    columns: list[ProgressColumn] = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+    ]
+    if percent:
+        columns.append(TaskProgressColumn())
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=console, refresh_per_second=4) as progress:
+        yield RichProgress(progress)
 
 
 def results_table(report: bench.Report) -> Table:
@@ -147,16 +164,8 @@ def ledger_command(
             pgbench_seconds=pgbench_seconds,
             **common,
         )
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = bench.run(opts, RichProgress(progress))
+    with _progress(percent=True) as progress:
+        report = bench.run(opts, progress)
     console.print(results_table(report))
     console.print(targets_table(report))
     for reason in report.skipped:
@@ -222,15 +231,8 @@ def marketplace_command(
         opts = mbench.Options.quick(**common)
     else:
         opts = mbench.Options(orders=orders, payouts=payouts, **common)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = mbench.run(opts, RichProgress(progress))
+    with _progress() as progress:
+        report = mbench.run(opts, progress)
     console.print(marketplace_table(report))
     for check in report.checks:
         console.print(f"[green]checked[/] {check}")
@@ -313,15 +315,8 @@ def sharing_command(
             ihm_runs=ihm_runs,
             **common,
         )
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = sharing.run(opts, RichProgress(progress))
+    with _progress() as progress:
+        report = sharing.run(opts, progress)
     table = Table(title="Sharing benchmark")
     for name in ("system", "backend", "scenario", "ops", "seconds", "per s", "p50 ms", "p99 ms"):
         table.add_column(name)
@@ -393,15 +388,8 @@ def checkout_command(
         "bus_threads": bus_threads,
     }
     opts = cbench.Options.quick(**common) if quick else cbench.Options(orders=orders, **common)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = cbench.run(opts, RichProgress(progress))
+    with _progress() as progress:
+        report = cbench.run(opts, progress)
     table = Table(title="Checkout benchmark (group orders of 4, end to end)")
     for name in ("backend", "clients", "orders", "seconds", "per second", "p50 ms", "p99 ms"):
         table.add_column(name)
@@ -444,15 +432,8 @@ def payments_command(
         opts = pbench.Options.quick(backends=backends, clients=clients)
     else:
         opts = pbench.Options(backends=backends, intents=intents, clients=clients)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = pbench.run(opts, RichProgress(progress))
+    with _progress() as progress:
+        report = pbench.run(opts, progress)
     table = Table(title=f"Payments webhooks (target ≥ {pbench.TARGET_PER_SECOND}/s)")
     for name in ("backend", "scenario", "clients", "webhooks", "seconds", "per second"):
         table.add_column(name, justify="left" if name in ("backend", "scenario") else "right")
@@ -515,15 +496,8 @@ def scaling_command(
         opts = scaling.Options.quick(configs=configs, clients=clients)
     else:
         opts = scaling.Options(configs=configs, orders=orders, clients=clients)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        refresh_per_second=4,
-    ) as progress:
-        report = scaling.run(opts, RichProgress(progress))
+    with _progress() as progress:
+        report = scaling.run(opts, progress)
     table = Table(title="Scaling: orders fully split per second")
     for name in ("config", "scenario", "processes", "orders", "seconds", "orders/s"):
         table.add_column(name, justify="left" if name in ("config", "scenario") else "right")
