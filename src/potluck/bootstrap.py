@@ -56,7 +56,9 @@ def register_handlers(registry: HandlerRegistry) -> None:
     from potluck.notify import handlers as notify_handlers
     from potluck.payments import handlers as payments_handlers
     from potluck.payouts import handlers as payouts_handlers
+    from potluck.risk import handlers as risk_handlers
     from potluck.sharing import handlers as sharing_handlers
+    from potluck.wallets import handlers as wallets_handlers
 
     ledger_handlers.register(registry)
     maintenance.register(registry)
@@ -66,6 +68,8 @@ def register_handlers(registry: HandlerRegistry) -> None:
     sharing_handlers.register(registry)
     payments_handlers.register(registry)
     checkout_handlers.register(registry)
+    wallets_handlers.register(registry)
+    risk_handlers.register(registry)
 
 
 def bootstrap(

@@ -42,14 +42,20 @@ _mount_bench()
 
 
 def _mount_products() -> None:
+    from potluck.analytics.cli import analytics_app
     from potluck.bus.status import status_command
     from potluck.payments.cli import reconcile_app
+    from potluck.risk.cli import risk_app
     from potluck.sharing.cli import fx_app, import_app
+    from potluck.wallets.cli import wallets_app
 
     app.add_typer(fx_app, name="fx")
     app.add_typer(import_app, name="import")
     app.add_typer(reconcile_app, name="reconcile")
     app.command("status")(status_command)
+    app.add_typer(wallets_app, name="wallets")
+    app.add_typer(risk_app, name="risk")
+    app.add_typer(analytics_app, name="analytics")
 
 
 _mount_products()

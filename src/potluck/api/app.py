@@ -58,6 +58,7 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=potluck.settings.max_body_bytes)
     app.add_middleware(observability.RequestContextMiddleware, metrics=app.state.metrics)
 
+    from potluck.analytics.api import router as analytics_router
     from potluck.api.ops import router as ops_router
     from potluck.checkout.api import router as checkout_router
     from potluck.identity.api import router as identity_router
@@ -67,7 +68,10 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     from potluck.notify.api import router as notify_router
     from potluck.payments.api import router as payments_router
     from potluck.payouts.api import router as payouts_router
+    from potluck.risk.api import router as risk_router
     from potluck.sharing.api import router as sharing_router
+    from potluck.wallets.api import router as wallets_router
+    from potluck.web.routes import router as web_router
 
     app.include_router(ops_router)
     app.include_router(identity_router)
@@ -79,4 +83,8 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.include_router(nlp_router)
     app.include_router(payments_router)
     app.include_router(checkout_router)
+    app.include_router(wallets_router)
+    app.include_router(risk_router)
+    app.include_router(analytics_router)
+    app.include_router(web_router)
     return app

@@ -1,0 +1,1 @@
+"""Analytics for admins: volumes, counts, fraud rates and top merchants by SQL aggregation."""

@@ -1,0 +1,3 @@
+"""Tables of analytics."""
+
+from __future__ import annotations

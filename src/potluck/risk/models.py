@@ -1,0 +1,3 @@
+"""Tables of risk."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of wallets."""
+
+from __future__ import annotations

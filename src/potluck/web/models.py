@@ -1,0 +1,3 @@
+"""Tables of the web app."""
+
+from __future__ import annotations
