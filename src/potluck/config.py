@@ -188,6 +188,56 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Timeout of one LLM request; then the rule parser."
     )
+    # risk (fraud scoring of wallet payments: src/potluck/risk/; tuned on the synthetic set,
+    # docs/benchmarks.md "Risk scoring")
+    risk_review_threshold: int = Field(
+        default=50, ge=1, le=100, description="Score from which a payment is held for review."
+    )
+    risk_block_threshold: int = Field(
+        default=80, ge=1, le=100, description="Score from which a payment is blocked."
+    )
+    risk_history_days: int = Field(
+        default=90, ge=1, description="How far back the payer's history is read."
+    )
+    risk_history_rows: int = Field(
+        default=200, ge=10, le=5000, description="Most recent decisions of the payer read."
+    )
+    risk_amount_multiple: float = Field(
+        default=5.0, gt=1, description="An amount above this multiple of the payer's p90 is odd."
+    )
+    risk_min_history: int = Field(
+        default=3, ge=1, description="Completed payments needed before the history is trusted."
+    )
+    risk_large_amount: int = Field(
+        default=50_000,
+        ge=1,
+        description="A large payment, in minor units of its currency (first payments, new "
+        "recipients).",
+    )
+    risk_velocity_10m_count: int = Field(
+        default=5, ge=1, description="Payments in 10 minutes from which velocity counts."
+    )
+    risk_velocity_24h_count: int = Field(
+        default=20, ge=1, description="Payments in 24 hours from which velocity counts."
+    )
+    risk_velocity_24h_amount: int = Field(
+        default=200_000, ge=1, description="Amount paid in 24 hours (minor units) that is odd."
+    )
+    risk_new_account_days: int = Field(
+        default=7, ge=0, description="An account younger than this adds points."
+    )
+    risk_failed_window_minutes: int = Field(
+        default=60, ge=1, description="Window in which failed or refused attempts are counted."
+    )
+    risk_failed_count: int = Field(
+        default=3, ge=1, description="Failed or refused attempts in the window that add points."
+    )
+    risk_fan_in_senders: int = Field(
+        default=4,
+        ge=2,
+        description="Distinct people who paid the payer in 24 hours from which paying out to "
+        "new recipients looks like a money mule.",
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description="Addresses of trusted reverse proxies (comma-separated, or '*'): their "

@@ -246,6 +246,13 @@ def get_user(app: Potluck, *, user_id: str) -> UserView:
         return _user_view(user)
 
 
+def find_user_in(session: Session, *, user_id: str) -> UserView | None:
+    """The user in the caller's transaction (one primary-key read), or None; for services
+    that need a person's email or account age while they write (risk scoring)."""
+    user = session.get(User, user_id)
+    return None if user is None else _user_view(user)
+
+
 def promote_user(app: Potluck, *, email: str, role: str = "admin") -> UserView:
     """Give the person with ``email`` a role (``admin`` or back to ``user``)."""
     if role not in ROLES:

@@ -1,0 +1,540 @@
+"""Risk use cases: score a payment, record what happened to it, the review queue and the
+blocklist.
+
+``score_payment`` and ``record_outcome`` run inside the CALLER's transaction (the wallets
+product scores a transfer in the transaction that stores it). Scoring reads the payer's own
+decisions (this product's table, indexed by payer and time), evaluates the pure rules of
+``risk/rules.py``, and writes one decision row (plus a review row and ``fraud.flagged`` when
+the payment is held or blocked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from potluck.bus import outbox
+from potluck.clock import utc
+from potluck.errors import DomainError
+from potluck.ids import new_id
+from potluck.paging import page_of
+from potluck.risk import rules
+from potluck.risk.models import BlocklistEntry, RiskDecision, RiskReview
+
+if TYPE_CHECKING:
+    from potluck.bootstrap import Potluck
+
+Action = Literal["allow", "review", "block"]
+Outcome = Literal["completed", "failed", "blocked", "in_review", "rejected"]
+OUTCOMES: frozenset[str] = frozenset({"completed", "failed", "blocked", "in_review", "rejected"})
+BLOCKLIST_KINDS: frozenset[str] = frozenset({"user", "device", "email"})
+ReviewStatus = Literal["pending", "approved", "rejected"]
+
+
+class RiskError(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    score: int
+    action: Action
+    reasons: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A scored payment not yet stored (``score_payment`` = ``evaluate`` + ``store``)."""
+
+    payment: rules.Payment
+    assessment: rules.Assessment
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+
+def load_history(
+    session: Session, app: Potluck, payment: rules.Payment, *, params: rules.RiskParams
+) -> rules.PayerHistory:
+    """The payer's snapshot: at most five indexed reads, fewer when a rule cannot fire."""
+    from potluck.identity.service import find_user_in
+
+    settings = app.settings
+    user = find_user_in(session, user_id=payment.payer_user_id)
+
+    wanted = [("user", payment.payer_user_id)]
+    if payment.recipient.startswith("user:"):
+        wanted.append(("user", payment.recipient[len("user:") :]))
+    if payment.device_id:
+        wanted.append(("device", payment.device_id))
+    if user is not None:
+        wanted.append(("email", user.email))
+    hits = session.execute(
+        select(BlocklistEntry.kind, BlocklistEntry.value, BlocklistEntry.reason).where(
+            or_(*(and_(BlocklistEntry.kind == k, BlocklistEntry.value == v) for k, v in wanted))
+        )
+    ).all()
+
+    since = payment.now - timedelta(days=settings.risk_history_days)
+    d = RiskDecision
+    recent = [
+        rules.PastPayment(
+            amount=row.amount,
+            currency=row.currency,
+            recipient=row.recipient,
+            device_id=row.device_id,
+            outcome=row.outcome,
+            created_at=utc(row.created_at),
+        )
+        for row in session.execute(
+            select(d.amount, d.currency, d.recipient, d.device_id, d.outcome, d.created_at)
+            .where(d.payer_user_id == payment.payer_user_id, d.created_at > since)
+            .order_by(d.created_at.desc())
+            .limit(settings.risk_history_rows)
+        )
+    ]
+    paid_before = any(x.recipient == payment.recipient and x.outcome == "completed" for x in recent)
+    if not paid_before and len(recent) >= settings.risk_history_rows:
+        # Older than the window we read: ask the (payer, recipient) index.
+        paid_before = (
+            session.execute(
+                select(d.id)
+                .where(
+                    d.payer_user_id == payment.payer_user_id,
+                    d.recipient == payment.recipient,
+                    d.outcome == "completed",
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+    inbound = 0
+    if not paid_before:  # only the pass-through rule needs it, and only for new recipients
+        inbound = (
+            session.execute(
+                select(func.count(func.distinct(d.payer_user_id))).where(
+                    d.recipient == f"user:{payment.payer_user_id}",
+                    d.created_at > payment.now - timedelta(hours=24),
+                    d.outcome == "completed",
+                )
+            ).scalar_one()
+            or 0
+        )
+    return rules.PayerHistory(
+        account_created_at=utc(user.created_at) if user is not None else None,
+        recent=recent,
+        paid_recipient_before=paid_before,
+        inbound_senders_24h=inbound,
+        blocklist_hits=[(h.kind, h.value, h.reason) for h in hits],
+    )
+
+
+def evaluate_payment(
+    session: Session,
+    app: Potluck,
+    *,
+    payer_user_id: str,
+    recipient: str,
+    amount: int,
+    currency: str,
+    device_id: str | None,
+    now: datetime,
+) -> Evaluation:
+    """Score a payment without storing anything."""
+    params = rules.RiskParams.from_settings(app.settings)
+    payment = rules.Payment(
+        payer_user_id=payer_user_id,
+        recipient=recipient,
+        amount=amount,
+        currency=currency,
+        device_id=device_id,
+        now=now,
+    )
+    history = load_history(session, app, payment, params=params)
+    return Evaluation(payment, rules.assess(payment, history, params))
+
+
+def store_decision(
+    session: Session, evaluation: Evaluation, *, subject_id: str, now: datetime
+) -> Decision:
+    """Write the decision (and its review and ``fraud.flagged`` when held or blocked)."""
+    p, a = evaluation.payment, evaluation.assessment
+    decision = Decision(id=new_id("rdec"), score=a.score, action=a.action, reasons=a.reasons)
+    session.execute(
+        insert(RiskDecision),
+        [
+            {
+                "id": decision.id,
+                "subject_id": subject_id,
+                "payer_user_id": p.payer_user_id,
+                "recipient": p.recipient,
+                "amount": p.amount,
+                "currency": p.currency,
+                "device_id": p.device_id,
+                "score": a.score,
+                "action": a.action,
+                "reasons": a.reasons,
+                "outcome": None,
+                "outcome_at": None,
+                "created_at": now,
+            }
+        ],
+    )
+    if a.action == "allow":
+        return decision
+    if a.action == "review":
+        session.execute(
+            insert(RiskReview),
+            [
+                {
+                    "id": new_id("rrev"),
+                    "decision_id": decision.id,
+                    "subject_id": subject_id,
+                    "status": "pending",
+                    "reviewer_id": None,
+                    "note": None,
+                    "created_at": now,
+                    "resolved_at": None,
+                }
+            ],
+        )
+    outbox.publish(
+        session,
+        "fraud.flagged",
+        {
+            "decision_id": decision.id,
+            "subject_id": subject_id,
+            "payer_user_id": p.payer_user_id,
+            "recipient": p.recipient,
+            "amount": p.amount,
+            "currency": p.currency,
+            "score": a.score,
+            "action": a.action,
+            "reasons": a.reasons,
+        },
+        now=now,
+    )
+    return decision
+
+
+def score_payment(
+    session: Session,
+    app: Potluck,
+    *,
+    payer_user_id: str,
+    recipient: str,
+    amount: int,
+    currency: str,
+    device_id: str | None,
+    subject_id: str,
+    now: datetime,
+) -> Decision:
+    """Score a wallet payment and store the decision in the caller's transaction.
+
+    ``recipient`` is ``"user:<id>"`` or ``"party:<id>"``; ``subject_id`` is the wallet
+    transfer id. A ``review`` creates a pending review; review and block publish
+    ``fraud.flagged``.
+    """
+    evaluation = evaluate_payment(
+        session,
+        app,
+        payer_user_id=payer_user_id,
+        recipient=recipient,
+        amount=amount,
+        currency=currency,
+        device_id=device_id,
+        now=now,
+    )
+    return store_decision(session, evaluation, subject_id=subject_id, now=now)
+
+
+def record_outcome(session: Session, *, decision_id: str, outcome: Outcome, now: datetime) -> None:
+    """What happened to the scored payment; the next scores of the payer read it."""
+    if outcome not in OUTCOMES:
+        raise RiskError("invalid_outcome", f"outcome must be one of {sorted(OUTCOMES)}")
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(RiskDecision)
+        .where(RiskDecision.id == decision_id)
+        .values(outcome=outcome, outcome_at=now)
+    )
+    if result.rowcount == 0:
+        raise RiskError("not_found", f"no risk decision {decision_id}", status=404)
+
+
+# --- decisions and reviews (administrators) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    id: str
+    subject_id: str
+    payer_user_id: str
+    recipient: str
+    amount: int
+    currency: str
+    device_id: str | None
+    score: int
+    action: str
+    reasons: list[dict[str, Any]]
+    outcome: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    id: str
+    decision_id: str
+    subject_id: str
+    status: str
+    reviewer_id: str | None
+    note: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+    decision: DecisionView
+
+
+def _decision_view(d: RiskDecision) -> DecisionView:
+    return DecisionView(
+        id=d.id,
+        subject_id=d.subject_id,
+        payer_user_id=d.payer_user_id,
+        recipient=d.recipient,
+        amount=d.amount,
+        currency=d.currency,
+        device_id=d.device_id,
+        score=d.score,
+        action=d.action,
+        reasons=list(d.reasons),
+        outcome=d.outcome,
+        created_at=utc(d.created_at),
+    )
+
+
+def _review_view(r: RiskReview, d: RiskDecision) -> ReviewView:
+    return ReviewView(
+        id=r.id,
+        decision_id=r.decision_id,
+        subject_id=r.subject_id,
+        status=r.status,
+        reviewer_id=r.reviewer_id,
+        note=r.note,
+        created_at=utc(r.created_at),
+        resolved_at=utc(r.resolved_at) if r.resolved_at else None,
+        decision=_decision_view(d),
+    )
+
+
+def get_decision(session: Session, decision_id: str) -> DecisionView:
+    d = session.get(RiskDecision, decision_id)
+    if d is None:
+        raise RiskError("not_found", f"no risk decision {decision_id}", status=404)
+    return _decision_view(d)
+
+
+def list_decisions(
+    session: Session, *, payer_user_id: str | None, limit: int, starting_after: str | None
+) -> tuple[list[DecisionView], bool]:
+    visible = (
+        RiskDecision.payer_user_id == payer_user_id if payer_user_id is not None else and_(True)
+    )
+    rows, more = page_of(
+        session,
+        select(RiskDecision).where(visible),
+        RiskDecision.id,
+        visible=visible,
+        limit=limit,
+        starting_after=starting_after,
+        noun="decision",
+    )
+    return [_decision_view(d) for d in rows], more
+
+
+def list_reviews(
+    session: Session, *, status: str | None, limit: int, starting_after: str | None
+) -> tuple[list[ReviewView], bool]:
+    visible = RiskReview.status == status if status is not None else and_(True)
+    rows, more = page_of(
+        session,
+        select(RiskReview).where(visible),
+        RiskReview.id,
+        visible=visible,
+        limit=limit,
+        starting_after=starting_after,
+        noun="review",
+    )
+    decisions = {
+        d.id: d
+        for d in session.scalars(
+            select(RiskDecision).where(RiskDecision.id.in_([r.decision_id for r in rows]))
+        )
+    }
+    return [_review_view(r, decisions[r.decision_id]) for r in rows], more
+
+
+def get_review(session: Session, review_id: str) -> ReviewView:
+    r = session.get(RiskReview, review_id)
+    if r is None:
+        raise RiskError("not_found", f"no review {review_id}", status=404)
+    d = session.get(RiskDecision, r.decision_id)
+    assert d is not None  # foreign key
+    return _review_view(r, d)
+
+
+def resolve_review(
+    session: Session,
+    app: Potluck,
+    *,
+    review_id: str,
+    approve: bool,
+    reviewer_id: str,
+    note: str | None,
+    now: datetime,
+) -> ReviewView:
+    """Approve or reject a pending review, and the held wallet transfer with it.
+
+    The review row is locked first (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises writers), so of two concurrent resolutions one waits, then sees the
+    review resolved and is refused with 409 ``review_already_resolved``. The wallets
+    product's approve/reject runs in this same transaction: both commit or neither.
+    """
+    r = session.execute(
+        select(RiskReview).where(RiskReview.id == review_id).with_for_update()
+    ).scalar_one_or_none()
+    if r is None:
+        raise RiskError("not_found", f"no review {review_id}", status=404)
+    if r.status != "pending":
+        raise RiskError(
+            "review_already_resolved", f"review {review_id} is already {r.status}", status=409
+        )
+    r.status = "approved" if approve else "rejected"
+    r.reviewer_id = reviewer_id
+    r.note = note
+    r.resolved_at = now
+    session.flush()
+
+    from potluck.wallets import service as wallets
+
+    if approve:
+        wallets.approve_review(
+            session, app, transfer_id=r.subject_id, reviewer_id=reviewer_id, now=now
+        )
+    else:
+        wallets.reject_review(
+            session, app, transfer_id=r.subject_id, reviewer_id=reviewer_id, now=now
+        )
+    record_outcome(
+        session, decision_id=r.decision_id, outcome="completed" if approve else "rejected", now=now
+    )
+    outbox.publish(
+        session,
+        "risk.review.resolved",
+        {
+            "review_id": r.id,
+            "decision_id": r.decision_id,
+            "subject_id": r.subject_id,
+            "outcome": r.status,
+            "reviewer_id": reviewer_id,
+        },
+        now=now,
+    )
+    d = session.get(RiskDecision, r.decision_id)
+    assert d is not None
+    return _review_view(r, d)
+
+
+# --- blocklist -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlocklistView:
+    id: str
+    kind: str
+    value: str
+    reason: str
+    created_by: str | None
+    created_at: datetime
+
+
+def _blocklist_view(b: BlocklistEntry) -> BlocklistView:
+    return BlocklistView(
+        id=b.id,
+        kind=b.kind,
+        value=b.value,
+        reason=b.reason,
+        created_by=b.created_by,
+        created_at=utc(b.created_at),
+    )
+
+
+def normalise_blocklist_value(kind: str, value: str) -> str:
+    if kind not in BLOCKLIST_KINDS:
+        raise RiskError(
+            "invalid_kind", f"kind must be one of {sorted(BLOCKLIST_KINDS)}", field="kind"
+        )
+    value = value.strip()
+    if not value:
+        raise RiskError("invalid_value", "value must not be empty", field="value")
+    if kind == "email":
+        from potluck.identity.service import normalise_email
+
+        value = normalise_email(value)
+    return value
+
+
+def add_to_blocklist(
+    session: Session, *, kind: str, value: str, reason: str, created_by: str | None, now: datetime
+) -> BlocklistView:
+    value = normalise_blocklist_value(kind, value)
+    existing = session.scalar(
+        select(BlocklistEntry).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value)
+    )
+    if existing is not None:
+        raise RiskError("already_blocklisted", f"{kind} {value} is already blocklisted", status=409)
+    entry = BlocklistEntry(
+        id=new_id("rblk"),
+        kind=kind,
+        value=value,
+        reason=reason,
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(entry)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # added concurrently
+        raise RiskError(
+            "already_blocklisted", f"{kind} {value} is already blocklisted", status=409
+        ) from exc
+    return _blocklist_view(entry)
+
+
+def list_blocklist(
+    session: Session, *, kind: str | None, limit: int, starting_after: str | None
+) -> tuple[list[BlocklistView], bool]:
+    visible = BlocklistEntry.kind == kind if kind is not None else and_(True)
+    rows, more = page_of(
+        session,
+        select(BlocklistEntry).where(visible),
+        BlocklistEntry.id,
+        visible=visible,
+        limit=limit,
+        starting_after=starting_after,
+        noun="blocklist entry",
+    )
+    return [_blocklist_view(b) for b in rows], more
+
+
+def remove_from_blocklist(session: Session, *, entry_id: str) -> BlocklistView:
+    entry = session.get(BlocklistEntry, entry_id)
+    if entry is None:
+        raise RiskError("not_found", f"no blocklist entry {entry_id}", status=404)
+    view = _blocklist_view(entry)
+    session.delete(entry)
+    session.flush()
+    return view
