@@ -192,11 +192,18 @@ def clearing_account(
         currency=destination.currency,
         code=CLEARING_CODE,
         provider=provider,
-        scope=destination.scope,
+        scope=ledger_scope_of(destination),
         owner=f"provider:{provider}",
         flags=ledger.AccountFlags(),
         now=now,
     )
+
+
+def ledger_scope_of(destination: ledger.AccountView) -> str:
+    """The scope an intent's money moves in: the destination's own when it is its book's (a
+    platform's), else the system scope (book ``money`` holds accounts of many scopes, e.g. one
+    wallet per person, and shares one clearing account per currency and provider)."""
+    return destination.scope if destination.scope == destination.book else ledger.SYSTEM_SCOPE
 
 
 def platform_received_account(
@@ -338,7 +345,7 @@ def create_intent(
         payment_url=remote.payment_url,
         destination_account_id=destination_account_id,
         clearing_account_id=clearing,
-        ledger_scope=destination.scope,
+        ledger_scope=ledger_scope_of(destination),
         captured_amount=0,
         refunded_amount=0,
         meta=meta,
