@@ -59,6 +59,7 @@ def register_handlers(registry: HandlerRegistry) -> None:
     from potluck.risk import handlers as risk_handlers
     from potluck.sharing import handlers as sharing_handlers
     from potluck.wallets import handlers as wallets_handlers
+    from potluck.wallets import settlement as merchant_settlement
 
     ledger_handlers.register(registry)
     maintenance.register(registry)
@@ -69,6 +70,7 @@ def register_handlers(registry: HandlerRegistry) -> None:
     payments_handlers.register(registry)
     checkout_handlers.register(registry)
     wallets_handlers.register(registry)
+    merchant_settlement.register(registry)
     risk_handlers.register(registry)
 
 

@@ -201,6 +201,10 @@ def worker(
         from potluck.payments import reconcile as payments_reconcile
 
         payments_reconcile.ensure_scheduled(potluck)
+    if "wallets" in service:
+        from potluck.wallets import settlement as merchant_settlement
+
+        merchant_settlement.ensure_scheduled(potluck)
     console.print(f"worker: {', '.join(service)}", soft_wrap=True)
     from potluck.bus.status import HeartbeatWriter
 

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     razorpay_key_secret: SecretStr | None = None
     razorpay_webhook_secret: SecretStr | None = None
     razorpay_api_base: str = "https://api.razorpay.com"
+    # merchant settlement (src/potluck/wallets/settlement.py: the daily sweep to the bank)
+    merchant_settlement_enabled: bool = True
+    merchant_settlement_time: str = Field(
+        default="02:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="UTC time (HH:MM) at which yesterday's merchant balances are swept.",
+    )
     # webhooks (settings of src/potluck/notify/ go here)
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one webhook POST (connect + read)."

@@ -14,6 +14,7 @@ from potluck.payouts import models as payouts_models
 from potluck.risk import models as risk_models
 from potluck.sharing import models as sharing_models
 from potluck.wallets import models as wallets_models
+from potluck.wallets import settlement_models as wallets_settlement_models
 from potluck.web import models as web_models
 
 metadata = Base.metadata
@@ -33,5 +34,6 @@ __all__ = [
     "risk_models",
     "sharing_models",
     "wallets_models",
+    "wallets_settlement_models",
     "web_models",
 ]

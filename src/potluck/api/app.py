@@ -26,10 +26,12 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
         if run_workers:
             from potluck.payments import reconcile as payments_reconcile
             from potluck.payouts import worker as payouts_worker
+            from potluck.wallets import settlement as merchant_settlement
 
             maintenance.ensure_scheduled(potluck)
             payouts_worker.ensure_recovery_scheduled(potluck)
             payments_reconcile.ensure_scheduled(potluck)
+            merchant_settlement.ensure_scheduled(potluck)
             potluck.bus.start()
         try:
             yield
@@ -71,6 +73,7 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     from potluck.risk.api import router as risk_router
     from potluck.sharing.api import router as sharing_router
     from potluck.wallets.api import router as wallets_router
+    from potluck.wallets.settlement_api import router as settlement_router
     from potluck.web.routes import router as web_router
 
     app.include_router(ops_router)
@@ -84,6 +87,7 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(checkout_router)
     app.include_router(wallets_router)
+    app.include_router(settlement_router)
     app.include_router(risk_router)
     app.include_router(analytics_router)
     app.include_router(web_router)
