@@ -255,6 +255,10 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted; a larger one is 413 payload_too_large.",
     )
+    # web app (src/potluck/web/)
+    web_session_ttl_seconds: int = Field(
+        default=14 * 24 * 3600, ge=60, description="How long a browser stays signed in."
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -74,6 +74,7 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     from potluck.sharing.api import router as sharing_router
     from potluck.wallets.api import router as wallets_router
     from potluck.wallets.settlement_api import router as settlement_router
+    from potluck.web.routes import install as install_web_pages
     from potluck.web.routes import router as web_router
 
     app.include_router(ops_router)
@@ -91,4 +92,5 @@ def create_app(potluck: Potluck, *, run_workers: bool = False) -> FastAPI:
     app.include_router(risk_router)
     app.include_router(analytics_router)
     app.include_router(web_router)
+    install_web_pages(app)  # page paths: HTML 404/403 pages and sign-in redirects
     return app
