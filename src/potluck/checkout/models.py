@@ -125,22 +125,5 @@ class GroupTransition(Base):
     __table_args__ = (Index("ix_group_order_transitions_group_id", "group_id"),)
 
 
-class Notification(Base):
-    """A message in a person's inbox (``GET /v1/notifications``). Addressed to a user, or
-    to an email that no account had yet (shown to whoever registers with it)."""
-
-    __tablename__ = "notifications"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("users.id"))
-    email: Mapped[str | None] = mapped_column(String(320))
-    kind: Mapped[str] = mapped_column(String(64), nullable=False)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    body: Mapped[str] = mapped_column(String(2000), nullable=False)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-
-    __table_args__ = (
-        Index("ix_notifications_user_id_id", "user_id", "id"),
-        Index("ix_notifications_email_id", "email", "id"),
-    )
+# The inbox table moved to notify/models.py (it gained read state); re-exported here.
+from potluck.notify.models import Notification as Notification  # noqa: E402

@@ -1,12 +1,30 @@
-"""Event handlers of the webhooks service: fan-out of deliverable events, and the sender."""
+"""Event handlers of notify's two services.
+
+- ``webhooks``: fan-out of platform-deliverable events into deliveries, and their sender.
+- ``notify``: inbox messages for people (wallet payments, top-ups, payment requests, payments
+  held for review, fraud alerts to admins), and the email sender (a poller).
+
+A handler runs in its delivery's transaction with the inbox row, so each event leaves its
+messages once; if it raises, the bus retries the event later and the product that published it
+is not affected (it committed long before).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
 from potluck.bus.outbox import Event
 from potluck.bus.registry import HandlerContext, HandlerRegistry
-from potluck.notify import sender, service
+from potluck.identity.models import User
+from potluck.money import format_money
+from potluck.notify import email, sender, service
+from potluck.notify.inbox import notify
 
 SERVICE = "webhooks"
+NOTIFY_SERVICE = "notify"
 
 
 def on_deliverable_events(ctx: HandlerContext, events: list[Event]) -> None:
@@ -15,7 +33,198 @@ def on_deliverable_events(ctx: HandlerContext, events: list[Event]) -> None:
     service.fan_out_many(ctx.session, events, settings=ctx.app.settings, now=ctx.now)
 
 
+# ---------------------------------------------------------------------------- people
+
+
+def _money(data: dict[str, Any]) -> str:
+    return format_money(int(data["amount"]), str(data["currency"]))
+
+
+def _name(ctx: HandlerContext, user_id: str | None) -> str:
+    """How a person is named to another: their display name, else their email."""
+    if not user_id:
+        return "someone"
+    row = ctx.session.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+    if row is None:
+        return "someone"
+    return row.name or row.email
+
+
+def _tell(
+    ctx: HandlerContext,
+    user_id: str | None,
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    event: Event,
+    data: dict[str, Any],
+) -> None:
+    if not user_id:
+        return
+    notify(
+        ctx.session,
+        user_id=user_id,
+        email=None,
+        kind=kind,
+        title=title,
+        body=body,
+        data={"event_id": event.id, **data},
+        now=ctx.now,
+    )
+
+
+def _note(data: dict[str, Any]) -> str:
+    note = data.get("note")
+    return f' ("{note}")' if note else ""
+
+
+def on_transfer_completed(ctx: HandlerContext, event: Event) -> None:
+    d = event.data
+    amount = _money(d)
+    keep = {k: d.get(k) for k in ("transfer_id", "amount", "currency")}
+    if d.get("to_user_id"):
+        _tell(
+            ctx,
+            d["to_user_id"],
+            kind="wallet.money_received",
+            title=f"You received {amount}",
+            body=f"{_name(ctx, d.get('from_user_id'))} sent you {amount}{_note(d)}. "
+            "It is in your wallet.",
+            event=event,
+            data=keep,
+        )
+        to = _name(ctx, d["to_user_id"])
+    else:
+        to = "the merchant"
+    _tell(
+        ctx,
+        d.get("from_user_id"),
+        kind="wallet.payment_sent",
+        title=f"You paid {amount}",
+        body=f"You paid {amount} to {to}{_note(d)}.",
+        event=event,
+        data=keep,
+    )
+
+
+def on_transfer_in_review(ctx: HandlerContext, event: Event) -> None:
+    d = event.data
+    amount = _money(d)
+    _tell(
+        ctx,
+        d.get("from_user_id"),
+        kind="wallet.payment_in_review",
+        title=f"Your payment of {amount} is being reviewed",
+        body=f"We are checking your payment of {amount} before it goes through. The money is "
+        "held in your wallet meanwhile; you will hear from us when the review is done.",
+        event=event,
+        data={k: d.get(k) for k in ("transfer_id", "amount", "currency")},
+    )
+
+
+def on_transfer_rejected(ctx: HandlerContext, event: Event) -> None:
+    d = event.data
+    amount = _money(d)
+    _tell(
+        ctx,
+        d.get("from_user_id"),
+        kind="wallet.payment_rejected",
+        title=f"Your payment of {amount} was not approved",
+        body=f"After review, your payment of {amount} was not made. The money held for it "
+        "is available in your wallet again.",
+        event=event,
+        data={k: d.get(k) for k in ("transfer_id", "amount", "currency")},
+    )
+
+
+def on_topped_up(ctx: HandlerContext, event: Event) -> None:
+    d = event.data
+    amount = _money(d)
+    _tell(
+        ctx,
+        d.get("user_id"),
+        kind="wallet.topped_up",
+        title=f"{amount} added to your wallet",
+        body=f"Your top-up of {amount} was credited to your wallet.",
+        event=event,
+        data={k: d.get(k) for k in ("top_up_id", "amount", "currency")},
+    )
+
+
+def on_request_created(ctx: HandlerContext, event: Event) -> None:
+    d = event.data
+    amount = _money(d)
+    _tell(
+        ctx,
+        d.get("payer_user_id"),
+        kind="wallet.request_received",
+        title=f"{_name(ctx, d.get('requester_user_id'))} asks you for {amount}",
+        body=f"{_name(ctx, d.get('requester_user_id'))} asks you to pay {amount}{_note(d)}. "
+        "Accept or decline it in your wallet.",
+        event=event,
+        data={k: d.get(k) for k in ("request_id", "amount", "currency")},
+    )
+
+
+def _request_answered(verb: str) -> Callable[[HandlerContext, Event], None]:
+    def handler(ctx: HandlerContext, event: Event) -> None:
+        d = event.data
+        amount = _money(d)
+        who = _name(ctx, d.get("payer_user_id"))
+        _tell(
+            ctx,
+            d.get("requester_user_id"),
+            kind=f"wallet.request_{verb}",
+            title=f"{who} {verb} your request for {amount}",
+            body=f"{who} {verb} your request for {amount}{_note(d)}.",
+            event=event,
+            data={k: d.get(k) for k in ("request_id", "amount", "currency")},
+        )
+
+    return handler
+
+
+def on_fraud_flagged(ctx: HandlerContext, event: Event) -> None:
+    """An inbox message to every admin."""
+    d = event.data
+    amount = _money(d)
+    reasons = d.get("reasons") or []
+    rules = ", ".join(str(r.get("rule")) for r in reasons if isinstance(r, dict)) or "none given"
+    admins = ctx.session.scalars(select(User.id).where(User.role == "admin").order_by(User.id))
+    for admin_id in admins:
+        _tell(
+            ctx,
+            admin_id,
+            kind="risk.fraud_flagged",
+            title=f"Payment of {amount} flagged ({d.get('action')})",
+            body=f"A payment of {amount} by {_name(ctx, d.get('payer_user_id'))} to "
+            f"{d.get('recipient')} scored {d.get('score')} and was flagged for "
+            f"{d.get('action')}. Rules: {rules}.",
+            event=event,
+            data={
+                k: d.get(k)
+                for k in ("decision_id", "subject_id", "amount", "currency", "score", "action")
+            },
+        )
+
+
+PERSON_HANDLERS: dict[str, Callable[[HandlerContext, Event], None]] = {
+    "transfer.completed": on_transfer_completed,
+    "transfer.in_review": on_transfer_in_review,
+    "transfer.rejected": on_transfer_rejected,
+    "wallet.topped_up": on_topped_up,
+    "wallet.request.created": on_request_created,
+    "wallet.request.accepted": _request_answered("accepted"),
+    "wallet.request.declined": _request_answered("declined"),
+    "fraud.flagged": on_fraud_flagged,
+}
+
+
 def register(registry: HandlerRegistry) -> None:
     for event_type in service.DELIVERABLE_EVENTS:
         registry.register_batch(SERVICE, event_type, on_deliverable_events)
     registry.register_poller(SERVICE, sender.send_due)
+    for event_type, handler in PERSON_HANDLERS.items():
+        registry.register(NOTIFY_SERVICE, event_type, handler)
+    registry.register_poller(NOTIFY_SERVICE, email.send_due)

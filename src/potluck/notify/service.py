@@ -49,6 +49,13 @@ DELIVERABLE_EVENTS: tuple[str, ...] = (
     "payment.succeeded",
     "payment.failed",
     "payment.refunded",
+    # wallets: a person's payment to one of the platform's merchants (to_party_id)
+    "transfer.completed",
+    "transfer.failed",
+    "transfer.in_review",
+    "transfer.rejected",
+    # risk: a flagged payment to one of the platform's merchants (recipient "party:<id>")
+    "fraud.flagged",
 )
 ALL_EVENTS = "*"
 MAX_URL_LENGTH = 2048
@@ -307,11 +314,8 @@ def fan_out_many(
 ) -> list[str]:
     """``fan_out`` for a worker batch: one query for the endpoints of all its platforms (the
     eleven events of a split order cost one SELECT, not eleven)."""
-    platforms = {
-        e.data.get("platform_id")
-        for e in events
-        if isinstance(e.data.get("platform_id"), str) and e.data.get("platform_id")
-    }
+    platform_of = _platforms_of(session, events)
+    platforms = set(platform_of.values())
     if not platforms:
         return []
     endpoints = (
@@ -327,7 +331,9 @@ def fan_out_many(
         return []
     ids = []
     for event in events:
-        platform_id = event.data.get("platform_id")
+        platform_id = platform_of.get(event.id)
+        if platform_id is None:
+            continue
         targets = [
             e
             for e in endpoints
@@ -359,6 +365,43 @@ def fan_out_many(
             ids.append(delivery_id)
     session.flush()
     return ids
+
+
+def _party_of(event: Event) -> str | None:
+    """The merchant party an event without ``platform_id`` concerns, if any."""
+    party = event.data.get("to_party_id")
+    if isinstance(party, str) and party:
+        return party
+    recipient = event.data.get("recipient")
+    if isinstance(recipient, str) and recipient.startswith("party:"):
+        return recipient.removeprefix("party:")
+    return None
+
+
+def _platforms_of(session: Session, events: Sequence[Event]) -> dict[str, str]:
+    """Event id -> the platform it concerns: ``platform_id`` in its data, else the platform of
+    the merchant party it names (``fraud.flagged`` carries only ``recipient``)."""
+    from potluck.marketplace.models import Party
+
+    found: dict[str, str] = {}
+    parties: dict[str, str] = {}
+    for e in events:
+        platform_id = e.data.get("platform_id")
+        if isinstance(platform_id, str) and platform_id:
+            found[e.id] = platform_id
+        elif (party := _party_of(e)) is not None:
+            parties[e.id] = party
+    if parties:
+        owners = {
+            row.id: row.platform_id
+            for row in session.execute(
+                select(Party.id, Party.platform_id).where(Party.id.in_(set(parties.values())))
+            )
+        }
+        for event_id, party in parties.items():
+            if party in owners:
+                found[event_id] = owners[party]
+    return found
 
 
 # ---------------------------------------------------------------------------- deliveries
