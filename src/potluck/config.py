@@ -182,6 +182,28 @@ class Settings(BaseSettings):
         description="Accept endpoints on loopback/private/link-local addresses (SSRF guard off; "
         "development and tests only).",
     )
+    # notify email (src/potluck/notify/email.py: inbox messages also sent as email)
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for notification emails; unset: no email is sent."
+    )
+    smtp_port: int = Field(default=587, gt=0, lt=65536, description="SMTP server port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection (STARTTLS).")
+    email_from: str = Field(
+        default="Potluck <no-reply@potluck.invalid>", description="From: of notification emails."
+    )
+    email_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one send.")
+    email_retry_window_seconds: int = Field(
+        default=86_400, gt=0, description="How long an email is retried before it is failed."
+    )
+    email_backoff_base_seconds: float = Field(
+        default=30.0, gt=0, description="First retry delay of an email; doubles up to the max."
+    )
+    email_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two tries of an email."
+    )
+    email_batch_size: int = Field(default=50, gt=0, le=1000, description="Emails per round.")
     # plain-language entry (nlp)
     llm_url: str | None = Field(
         default=None,

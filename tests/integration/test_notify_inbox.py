@@ -72,15 +72,30 @@ def test_wallet_and_risk_events_become_plain_messages_with_formatted_amounts(pot
     promote_user(potluck, email="root@example.com")
 
     emit(potluck, "transfer.completed", transfer(from_user_id=ada, to_user_id=bob))
-    emit(potluck, "wallet.topped_up", {"top_up_id": "wtu_1", "user_id": ada,
-                                       "intent_id": "pi_1", "amount": 5000, "currency": "EUR"})
+    emit(
+        potluck,
+        "wallet.topped_up",
+        {
+            "top_up_id": "wtu_1",
+            "user_id": ada,
+            "intent_id": "pi_1",
+            "amount": 5000,
+            "currency": "EUR",
+        },
+    )
     emit(potluck, "wallet.request.created", request(bob, ada))
     emit(potluck, "wallet.request.accepted", request(bob, ada))
     emit(potluck, "wallet.request.declined", request(bob, ada, request_id="wrq_2"))
-    emit(potluck, "transfer.in_review", transfer(transfer_id="wtr_2", from_user_id=ada,
-                                                 to_user_id=bob, amount=90000))
-    emit(potluck, "transfer.rejected", transfer(transfer_id="wtr_2", from_user_id=ada,
-                                                to_user_id=bob, amount=90000))
+    emit(
+        potluck,
+        "transfer.in_review",
+        transfer(transfer_id="wtr_2", from_user_id=ada, to_user_id=bob, amount=90000),
+    )
+    emit(
+        potluck,
+        "transfer.rejected",
+        transfer(transfer_id="wtr_2", from_user_id=ada, to_user_id=bob, amount=90000),
+    )
     emit(potluck, "fraud.flagged", {
         "decision_id": "rsk_1", "subject_id": "wtr_2", "payer_user_id": ada,
         "recipient": f"user:{bob}", "amount": 90000, "currency": "EUR", "score": 65,
@@ -127,7 +142,8 @@ def test_read_state_is_per_owner(potluck, client):
                                            "intent_id": "pi", "amount": 100 * (i + 1),
                                            "currency": "EUR"})  # fmt: skip
     first, second, third = inbox(client, ada_h)  # newest first
-    assert first["read"] is False and first["read_at"] is None
+    assert first["read"] is False
+    assert first["read_at"] is None
     assert client.get("/v1/notifications/unread-count", headers=ada_h).json() == {"unread": 3}
 
     # Someone else's notification is unknown to them, read or not.
