@@ -24,8 +24,10 @@ run: install
 	$(BIN)/potluck serve --host $(HOST) --port $(PORT)
 
 ## The whole test suite (unit, integration on SQLite and PostgreSQL, e2e), then, serially, the
-## fault tests (they start and restart private PostgreSQL and RabbitMQ servers under load)
+## fault tests (they start and restart private PostgreSQL and RabbitMQ servers under load).
+## The browser tests need Debian's Chromium: scripts/ensure-chromium installs it when missing.
 test: install
+	sh scripts/ensure-chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not faults" tests
 	$(BIN)/pytest -p no:cacheprovider -m faults tests
 
