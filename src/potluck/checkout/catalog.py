@@ -147,6 +147,30 @@ def list_merchant_items(
     return [item_view(i) for i in rows], more
 
 
+@dataclass(frozen=True, slots=True)
+class MerchantView:
+    id: str
+    name: str
+    currency: str
+
+
+def list_merchants(session: Session, *, limit: int = 100) -> list[MerchantView]:
+    """Merchants that have a catalogue (people choose one to start a group order), by name."""
+    ids = list(
+        session.execute(
+            select(CatalogItem.merchant_id, CatalogItem.platform_id)
+            .distinct()
+            .order_by(CatalogItem.merchant_id)
+            .limit(limit)
+        )
+    )
+    out = []
+    for merchant_id, platform_id in ids:
+        party = marketplace.get_party(session, merchant_id, platform_id=platform_id)
+        out.append(MerchantView(id=party.id, name=party.name, currency=party.currency))
+    return sorted(out, key=lambda m: (m.name.lower(), m.id))
+
+
 def merchant_items(
     session: Session, merchant_id: str, skus: Sequence[str]
 ) -> dict[str, CatalogItem]:
