@@ -8,13 +8,14 @@ from potluck.errors import DomainError
 from potluck.identity.service import create_platform
 from potluck.ledger import service as ledger
 from potluck.marketplace.parties import create_party
+from potluck.risk import service as risk
 from potluck.wallets import service as wallets
 from tests.integration.test_wallets_helpers import available, events, fund, person
 
 
 def _decide(monkeypatch, action, score=0):
     def fake(session, app, **kw):
-        return wallets._AllowAll(
+        return risk.Decision(
             id="",
             score=score,
             action=action,

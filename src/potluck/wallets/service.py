@@ -20,7 +20,6 @@ Wallet transfers touch accounts of several scopes, so they are posted in the sys
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from potluck.ledger import service as ledger
 from potluck.marketplace.models import Party
 from potluck.marketplace.parties import platform_book, platform_scope
 from potluck.money import MoneyError, check_currency
+from potluck.risk import service as risk
 from potluck.wallets.models import (
     WalletAccount,
     WalletBridge,
@@ -206,21 +206,8 @@ def _run_hooks(session: Session, app: Potluck, t: WalletTransfer, now: datetime)
 # ------------------------------------------------------------------ risk
 
 
-@dataclass(frozen=True, slots=True)
-class _AllowAll:
-    """Stand-in decision while ``potluck.risk.service.score_payment`` does not exist."""
-
-    id: str
-    score: int
-    action: str
-    reasons: list[dict[str, Any]]
-
-
-def _risk() -> Any:
-    try:
-        return importlib.import_module("potluck.risk.service")
-    except ImportError:
-        return None
+# Tests that stub ``_score`` build their decisions with this name (kept for them).
+_AllowAll = risk.Decision
 
 
 def _score(
@@ -234,10 +221,7 @@ def _score(
     device_id: str | None,
     subject_id: str,
     now: datetime,
-) -> Any:
-    risk = _risk()
-    if risk is None or not hasattr(risk, "score_payment"):
-        return _AllowAll(id="", score=0, action="allow", reasons=[])
+) -> risk.Decision:
     return risk.score_payment(
         session,
         app,
@@ -252,11 +236,8 @@ def _score(
 
 
 def _record_outcome(session: Session, decision_id: str | None, outcome: str, now: datetime) -> None:
-    if not decision_id:
-        return
-    risk = _risk()
-    if risk is not None and hasattr(risk, "record_outcome"):
-        risk.record_outcome(session, decision_id=decision_id, outcome=outcome, now=now)
+    if decision_id:
+        risk.record_outcome(session, decision_id=decision_id, outcome=outcome, now=now)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ accounts
