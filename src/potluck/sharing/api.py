@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from email import policy as email_policy
 from email.parser import BytesParser
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from potluck.api.deps import AppDep, CurrentAdmin, CurrentUser
 from potluck.api.errors import ProblemError, problem_responses
 from potluck.api.pagination import PageDep
-from potluck.sharing import export, fx, importer, reports
+from potluck.sharing import export, fx, importer, reports, wallet_settlement
 from potluck.sharing import service as sharing
 from potluck.sharing.expenses import UNCHANGED
 from potluck.sharing.schemas import (
@@ -56,7 +56,12 @@ from potluck.sharing.schemas import (
     SettlementCreate,
     SettlementRead,
     SettleUpRead,
+    WalletSettlementPending,
 )
+from potluck.wallets import service as wallets
+
+if TYPE_CHECKING:
+    from potluck.bootstrap import Potluck
 
 router = APIRouter(prefix="/v1", tags=["sharing"])
 
@@ -311,11 +316,22 @@ def settle_up(
     "/groups/{group_id}/settlements",
     status_code=201,
     response_model=SettlementRead,
-    responses=problem_responses(404),
+    responses={
+        202: {"description": "method wallet: held for review", "model": WalletSettlementPending},
+        **problem_responses(402, 403, 404),
+    },
 )
 def record_settlement(
-    group_id: GroupId, body: SettlementCreate, app: AppDep, user: CurrentUser
-) -> SettlementRead:
+    group_id: GroupId,
+    body: SettlementCreate,
+    app: AppDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", include_in_schema=False)
+    ] = None,
+) -> SettlementRead | JSONResponse:
+    if body.method == "wallet":
+        return _settle_with_wallet(group_id, body, app, user.id, idempotency_key)
     with app.db.transaction() as s:
         st = sharing.record_settlement(
             s,
@@ -328,6 +344,53 @@ def record_settlement(
             now=app.clock.now(),
         )
     return SettlementRead.of(st)
+
+
+def _settle_with_wallet(
+    group_id: str, body: SettlementCreate, app: Potluck, user_id: str, key: str | None
+) -> SettlementRead | JSONResponse:
+    """Money and IOU in one transaction (sharing/wallet_settlement.py); a refused payment is
+    kept by wallets and answered after the commit, with neither book changed."""
+    with app.db.transaction() as s:
+        done = wallet_settlement.settle_with_wallet(
+            s,
+            app,
+            user_id=user_id,
+            group_id=group_id,
+            from_member_id=body.from_,
+            to_member_id=body.to,
+            amount=body.amount,
+            client_id=wallet_settlement.client_id_of(group_id, key),
+            now=app.clock.now(),
+        )
+    t = done.transfer
+    if t.status == wallets.FAILED:
+        raise ProblemError(
+            402,
+            "insufficient_funds",
+            "your wallet does not hold enough for this payment; nothing was moved or settled",
+            extra={"transfer_id": t.id},
+        )
+    if t.status == wallets.BLOCKED:
+        raise ProblemError(
+            403,
+            "payment_blocked",
+            "this payment was blocked by our risk checks; nothing was moved or settled",
+            extra={"transfer_id": t.id},
+        )
+    if done.settlement is None:  # in review: settled if a reviewer approves
+        pending = WalletSettlementPending.model_validate(
+            {
+                "group_id": group_id,
+                "from": body.from_,
+                "to": body.to,
+                "amount": t.amount,
+                "currency": t.currency,
+                "wallet_transfer_id": t.id,
+            }
+        )
+        return JSONResponse(pending.model_dump(mode="json", by_alias=True), status_code=202)
+    return SettlementRead.of(done.settlement).model_copy(update={"wallet_transfer_id": t.id})
 
 
 @router.get(

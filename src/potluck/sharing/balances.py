@@ -47,6 +47,8 @@ from potluck.sharing.simplify import Payment, pairwise_payments, simplify_debts
 from potluck.splits.expense import ExpenseSplit
 
 SETTLEMENT_METHODS = ("cash", "bank", "other")
+# Paid with real money: recorded only by the wallet payment's completion (wallet_settlement.py).
+WALLET_METHOD = "wallet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,11 @@ def record_settlement(
     amount: int,
     method: str = "cash",
     now: datetime,
+    wallet_transfer_id: str | None = None,
+    settlement_id: str | None = None,
 ) -> SettlementView:
+    """Record that ``from`` paid ``to``: one IOU-book transfer. ``method="wallet"`` only with
+    the ``wallet_transfer_id`` that moved the money (in the same transaction)."""
     group, me = membership(session, group_id, user_id=user_id)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise DomainError(
@@ -189,7 +195,9 @@ def record_settlement(
         )
     if amount > ledger.MAX_AMOUNT:
         raise DomainError("validation_error", "amount is too large", field="amount")
-    if method not in SETTLEMENT_METHODS:
+    if method not in SETTLEMENT_METHODS and not (
+        method == WALLET_METHOD and wallet_transfer_id is not None
+    ):
         raise DomainError(
             "validation_error", f"method must be one of {SETTLEMENT_METHODS}", field="method"
         )
@@ -215,7 +223,7 @@ def record_settlement(
         if mid not in members:
             raise DomainError("unknown_member", f"{mid} is not a member of this group", field=field)
     st = Settlement(
-        id=new_id("stl"),
+        id=settlement_id or new_id("stl"),
         group_id=group.id,
         from_member_id=from_member_id,
         to_member_id=to_member_id,
@@ -252,6 +260,7 @@ def record_settlement(
             "amount": amount,
             "currency": group.currency,
             "method": method,
+            **({"wallet_transfer_id": wallet_transfer_id} if wallet_transfer_id else {}),
         },
         now=now,
     )
@@ -267,6 +276,7 @@ def record_settlement(
             "amount": amount,
             "currency": group.currency,
             "method": method,
+            "wallet_transfer_id": wallet_transfer_id,
         },
         now=now,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from potluck.bus import Event, HandlerContext, HandlerRegistry
-from potluck.sharing import recurring
+from potluck.sharing import recurring, wallet_settlement
 from potluck.sharing.groups import claim_places
 
 
@@ -21,3 +21,5 @@ def on_user_registered(ctx: HandlerContext, event: Event) -> None:
 def register(registry: HandlerRegistry) -> None:
     registry.register("sharing", "user.registered", on_user_registered)
     registry.register("sharing", recurring.DUE, recurring.on_due)
+    # Not an event: wallets calls it in the transaction that posts a group_settlement payment.
+    wallet_settlement.register()

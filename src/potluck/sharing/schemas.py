@@ -349,7 +349,11 @@ class SettlementCreate(Strict):
     from_: MemberId = Field(alias="from", description="Member id of who paid.")
     to: MemberId = Field(description="Member id of who received.")
     amount: Amount
-    method: Literal["cash", "bank", "other"] = "cash"
+    method: Literal["cash", "bank", "other", "wallet"] = Field(
+        default="cash",
+        description="wallet: the caller (who must be `from`) pays `to` from their Potluck "
+        "wallet in the group's currency; the IOU is settled when the money has moved.",
+    )
 
 
 class SettlementRead(BaseModel):
@@ -363,6 +367,9 @@ class SettlementRead(BaseModel):
     currency: str
     method: str
     created_at: datetime
+    wallet_transfer_id: str | None = Field(
+        default=None, description="method wallet: the wallet payment that moved the money."
+    )
 
     @classmethod
     def of(cls, st: sharing.SettlementView) -> SettlementRead:
@@ -378,6 +385,21 @@ class SettlementRead(BaseModel):
                 "created_at": st.created_at,
             }
         )
+
+
+class WalletSettlementPending(BaseModel):
+    """202: the wallet payment is held for review; the IOU is settled if it is approved."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["in_review"] = "in_review"
+    group_id: str
+    from_: str = Field(alias="from")
+    to: str
+    amount: int
+    currency: str
+    method: Literal["wallet"] = "wallet"
+    wallet_transfer_id: str
 
 
 class CurrencyAmount(BaseModel):
