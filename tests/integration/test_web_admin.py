@@ -1,0 +1,137 @@
+"""Admin pages (TestClient, SQLite and PostgreSQL): the 404 page for anyone but an admin;
+the status page shows the admin status report; the risk review queue lists a held payment
+with its score and reasons, approve/reject resolve it once (a form sent twice, or a review
+resolved already, changes nothing more); analytics page and its data."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from potluck.api.app import create_app
+from potluck.identity import passwords
+from potluck.identity.service import promote_user
+from potluck.risk import service as risk
+from potluck.wallets import service as wallets
+from potluck.web import sessions
+from tests.integration.test_checkout_helpers import person
+from tests.integration.test_wallets_helpers import available, fund
+
+ADMIN_PAGES = ("/admin", "/admin/reviews", "/admin/reviews?status=approved", "/admin/analytics")
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch):
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
+@pytest.fixture
+def settings(settings):
+    # Every payment the rules have anything to say about is held for review.
+    return settings.model_copy(update={"risk_review_threshold": 1, "risk_block_threshold": 100})
+
+
+@pytest.fixture
+def client(potluck):
+    with TestClient(create_app(potluck)) as c:
+        yield c
+
+
+def sign_in(potluck, client, user_id):
+    token = sessions.start_session(potluck, user_id=user_id)
+    client.cookies.set(sessions.COOKIE, token)
+    web_user = sessions.load_session(potluck, token)
+    assert web_user is not None
+    return web_user.csrf_token
+
+
+def held_payment(potluck, payer, to, amount):
+    with potluck.db.transaction() as s:
+        sent = wallets.send(
+            s,
+            potluck,
+            payer_user_id=payer,
+            to=to,
+            amount=amount,
+            currency="EUR",
+            now=potluck.clock.now(),
+        )
+    assert sent.status == "in_review", sent
+    return sent
+
+
+def pending_reviews(potluck):
+    with potluck.db.read() as s:
+        return risk.list_reviews(s, status="pending", limit=100, starting_after=None)[0]
+
+
+def test_admin_pages_are_a_404_page_for_anyone_else(potluck, client):
+    ann, _ = person(potluck, "ann")
+    csrf = sign_in(potluck, client, ann)
+    for path in ADMIN_PAGES:
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "text/html" in page.headers["content-type"]
+    refused = client.post(
+        "/admin/reviews/rvw_x/approve", data={"csrf_token": csrf, "idempotency_key": "k"}
+    )
+    assert refused.status_code == 404
+    assert client.get("/dashboard").text.count('href="/admin"') == 0  # no Admin link either
+
+
+def test_status_page_and_review_queue(potluck, client):
+    admin, _ = person(potluck, "ada")
+    promote_user(potluck, email="ada@example.com")
+    ann, _ = person(potluck, "ann")
+    bob, _ = person(potluck, "bob")
+    fund(potluck, ann, 50_000)
+    first = held_payment(potluck, ann, bob, 12_000)
+    second = held_payment(potluck, ann, bob, 8_000)
+    csrf = sign_in(potluck, client, admin)
+
+    status = client.get("/admin")
+    assert status.status_code == 200
+    assert 'data-testid="overall-status"' in status.text
+    assert "Database" in status.text
+    assert "Dead letters" in status.text
+
+    queue = client.get("/admin/reviews")
+    assert queue.status_code == 200
+    reviews = {r.subject_id: r for r in pending_reviews(potluck)}
+    assert set(reviews) == {first.id, second.id}
+    for review in reviews.values():
+        assert f'data-review="{review.id}"' in queue.text
+        assert f'<strong class="score">{review.decision.score}</strong>' in queue.text
+        for reason in review.decision.reasons:
+            assert reason["rule"] in queue.text
+    assert "ann &lt;ann@example.com&gt;" in queue.text
+
+    approve = {"csrf_token": csrf, "idempotency_key": "approve-1"}
+    for _ in range(2):  # the same form twice: resolved once
+        r = client.post(
+            f"/admin/reviews/{reviews[first.id].id}/approve", data=approve, follow_redirects=False
+        )
+        assert r.status_code == 303
+    # Rejecting it afterwards (another admin's stale page) is refused, nothing changes.
+    late = client.post(
+        f"/admin/reviews/{reviews[first.id].id}/reject",
+        data={"csrf_token": csrf, "idempotency_key": "reject-late"},
+    )
+    assert late.status_code == 200
+    assert "already approved" in late.text
+    client.post(
+        f"/admin/reviews/{reviews[second.id].id}/reject",
+        data={"csrf_token": csrf, "idempotency_key": "reject-2"},
+    )
+    assert pending_reviews(potluck) == []
+    with potluck.db.read() as s:
+        assert wallets.get_transfer(s, first.id, user_id=ann).status == "completed"
+        assert wallets.get_transfer(s, second.id, user_id=ann).status == "rejected"
+    b = available(potluck, ann)
+    assert (b.total, b.held) == (38_000, 0)
+    done = client.get("/admin/reviews?status=approved")
+    assert reviews[first.id].id in done.text
+    assert "No pending reviews." in client.get("/admin/reviews").text
