@@ -11,10 +11,10 @@ the payment is held or blocked).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,79 +59,99 @@ class Evaluation:
 # --- scoring ---------------------------------------------------------------------------
 
 
+# Prebuilt statements (built once, executed on the session's connection): scoring runs on
+# every payment, and building and compiling a select per call cost more than the queries.
+_d = RiskDecision
+_b = BlocklistEntry
+_BLOCKLIST_HITS = select(_b.kind, _b.value, _b.reason).where(
+    or_(
+        and_(_b.kind == "user", _b.value.in_([bindparam("payer"), bindparam("to_user")])),
+        and_(_b.kind == "device", _b.value == bindparam("device")),
+        and_(_b.kind == "email", _b.value == bindparam("email")),
+    )
+)
+_HISTORY = (
+    select(_d.amount, _d.currency, _d.recipient, _d.device_id, _d.outcome, _d.created_at)
+    .where(_d.payer_user_id == bindparam("payer"), _d.created_at > bindparam("since"))
+    .order_by(_d.created_at.desc())
+    .limit(bindparam("rows"))
+)
+_PAID_BEFORE = (
+    select(_d.id)
+    .where(
+        _d.payer_user_id == bindparam("payer"),
+        _d.recipient == bindparam("recipient"),
+        _d.outcome == "completed",
+    )
+    .limit(1)
+)
+_INBOUND_SENDERS = select(func.count(func.distinct(_d.payer_user_id))).where(
+    _d.recipient == bindparam("recipient"),
+    _d.created_at > bindparam("since"),
+    _d.outcome == "completed",
+)
+
+
 def load_history(
     session: Session, app: Potluck, payment: rules.Payment, *, params: rules.RiskParams
 ) -> rules.PayerHistory:
-    """The payer's snapshot: at most five indexed reads, fewer when a rule cannot fire."""
+    """The payer's snapshot: three to five indexed reads (by primary key, by (kind, value),
+    by (payer, created_at), then only when needed by (payer, recipient) and (recipient,
+    created_at))."""
     from potluck.identity.service import find_user_in
 
     settings = app.settings
+    conn = session.connection()
     user = find_user_in(session, user_id=payment.payer_user_id)
-
-    wanted = [("user", payment.payer_user_id)]
-    if payment.recipient.startswith("user:"):
-        wanted.append(("user", payment.recipient[len("user:") :]))
-    if payment.device_id:
-        wanted.append(("device", payment.device_id))
-    if user is not None:
-        wanted.append(("email", user.email))
-    hits = session.execute(
-        select(BlocklistEntry.kind, BlocklistEntry.value, BlocklistEntry.reason).where(
-            or_(*(and_(BlocklistEntry.kind == k, BlocklistEntry.value == v) for k, v in wanted))
-        )
+    to_user = payment.recipient[5:] if payment.recipient.startswith("user:") else None
+    hits = conn.execute(
+        _BLOCKLIST_HITS,
+        {
+            "payer": payment.payer_user_id,
+            "to_user": to_user,
+            "device": payment.device_id,
+            "email": user.email if user is not None else None,
+        },
     ).all()
-
-    since = payment.now - timedelta(days=settings.risk_history_days)
-    d = RiskDecision
+    past = rules.PastPayment
     recent = [
-        rules.PastPayment(
-            amount=row.amount,
-            currency=row.currency,
-            recipient=row.recipient,
-            device_id=row.device_id,
-            outcome=row.outcome,
-            created_at=utc(row.created_at),
-        )
-        for row in session.execute(
-            select(d.amount, d.currency, d.recipient, d.device_id, d.outcome, d.created_at)
-            .where(d.payer_user_id == payment.payer_user_id, d.created_at > since)
-            .order_by(d.created_at.desc())
-            .limit(settings.risk_history_rows)
+        past(a, c, r, dev, o, at if at.tzinfo is not None else at.replace(tzinfo=UTC))
+        for a, c, r, dev, o, at in conn.execute(
+            _HISTORY,
+            {
+                "payer": payment.payer_user_id,
+                "since": payment.now - timedelta(days=settings.risk_history_days),
+                "rows": settings.risk_history_rows,
+            },
         )
     ]
     paid_before = any(x.recipient == payment.recipient and x.outcome == "completed" for x in recent)
     if not paid_before and len(recent) >= settings.risk_history_rows:
-        # Older than the window we read: ask the (payer, recipient) index.
+        # Older than the rows we read: ask the (payer, recipient) index.
         paid_before = (
-            session.execute(
-                select(d.id)
-                .where(
-                    d.payer_user_id == payment.payer_user_id,
-                    d.recipient == payment.recipient,
-                    d.outcome == "completed",
-                )
-                .limit(1)
+            conn.execute(
+                _PAID_BEFORE, {"payer": payment.payer_user_id, "recipient": payment.recipient}
             ).first()
             is not None
         )
     inbound = 0
     if not paid_before:  # only the pass-through rule needs it, and only for new recipients
         inbound = (
-            session.execute(
-                select(func.count(func.distinct(d.payer_user_id))).where(
-                    d.recipient == f"user:{payment.payer_user_id}",
-                    d.created_at > payment.now - timedelta(hours=24),
-                    d.outcome == "completed",
-                )
+            conn.execute(
+                _INBOUND_SENDERS,
+                {
+                    "recipient": f"user:{payment.payer_user_id}",
+                    "since": payment.now - timedelta(hours=24),
+                },
             ).scalar_one()
             or 0
         )
     return rules.PayerHistory(
-        account_created_at=utc(user.created_at) if user is not None else None,
+        account_created_at=user.created_at if user is not None else None,
         recent=recent,
         paid_recipient_before=paid_before,
         inbound_senders_24h=inbound,
-        blocklist_hits=[(h.kind, h.value, h.reason) for h in hits],
+        blocklist_hits=[(h[0], h[1], h[2]) for h in hits],
     )
 
 
