@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from potluck.risk import rules
-from potluck.risk.rules import Payment, PastPayment, PayerHistory, RiskParams
+from potluck.risk.rules import PastPayment, PayerHistory, Payment, RiskParams
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=400)
@@ -48,7 +48,8 @@ def test_amount_vs_history_compares_with_the_payers_p90() -> None:
     h = history(*(past(1_000 + i * 100, ago=timedelta(days=i + 1)) for i in range(10)))
     assert rules.amount_vs_history(pay(1_500), h, PARAMS) == []
     five = rules.amount_vs_history(pay(10_000), h, PARAMS)  # p90 1,800: > 5x
-    assert [r["points"] for r in five] == [25] and "p90 (1800)" in str(five[0]["detail"])
+    assert [r["points"] for r in five] == [25]
+    assert "p90 (1800)" in str(five[0]["detail"])
     assert [r["points"] for r in rules.amount_vs_history(pay(20_000), h, PARAMS)] == [40]
 
 
@@ -64,7 +65,8 @@ def test_amount_vs_history_ignores_failed_and_other_currencies() -> None:
 def test_a_first_large_payment_by_a_new_payer() -> None:
     assert rules.amount_vs_history(pay(PARAMS.large_amount - 1), history(), PARAMS) == []
     r = rules.amount_vs_history(pay(PARAMS.large_amount), history(), PARAMS)
-    assert r[0]["rule"] == "amount_vs_history" and r[0]["points"] == 25
+    assert r[0]["rule"] == "amount_vs_history"
+    assert r[0]["points"] == 25
 
 
 def test_velocity_counts_this_payment_and_the_windows() -> None:
@@ -99,7 +101,8 @@ def test_new_recipient_more_points_when_large() -> None:
 def test_many_new_recipients_in_a_day() -> None:
     h = history(*(past(ago=timedelta(minutes=10 * (i + 1)), to=f"user:n{i}") for i in range(4)))
     r = rules.new_recipients_burst(pay(to="user:n9"), h, PARAMS)
-    assert r[0]["rule"] == "new_recipients_24h" and "5 new" in str(r[0]["detail"])
+    assert r[0]["rule"] == "new_recipients_24h"
+    assert "5 new" in str(r[0]["detail"])
     # the same people paid before the day are not new
     known = history(
         *(past(ago=timedelta(minutes=10 * (i + 1)), to=f"user:n{i}") for i in range(4)),
@@ -163,7 +166,8 @@ def test_blocklist_blocks_whatever_the_score() -> None:
         blocklist_hits=[("device", "d1", "stolen phone")],
     )
     a = rules.assess(pay(), h, PARAMS)
-    assert a.action == "block" and a.score == 100
+    assert a.action == "block"
+    assert a.score == 100
     assert a.reasons == [
         {"rule": "blocklist", "points": 100, "detail": "device d1 is blocklisted: stolen phone"}
     ]
@@ -180,7 +184,8 @@ def test_assess_sums_caps_and_decides() -> None:
         account_created_at=NOW - timedelta(hours=2),
     )
     a = rules.assess(pay(100), burst, PARAMS)
-    assert a.action == "block" and a.score == 100
+    assert a.action == "block"
+    assert a.score == 100
     assert sum(int(r["points"]) for r in a.reasons) > 100  # capped
     assert {r["rule"] for r in a.reasons} >= {"velocity_10m", "failed_attempts", "account_age"}
 

@@ -7,7 +7,8 @@ from potluck.risk.synthetic import LEGIT, PATTERNS, generate
 
 def test_the_same_seed_gives_the_same_data_set() -> None:
     a, b = generate(7, users=30, days=12), generate(7, users=30, days=12)
-    assert a.payments == b.payments and a.users == b.users
+    assert a.payments == b.payments
+    assert a.users == b.users
     assert generate(8, users=30, days=12).payments != a.payments
 
 
