@@ -147,7 +147,7 @@ def test_status_partial_reflects_a_payment_and_the_order_confirms(potluck, clien
     assert live.headers.get("HX-Refresh") == "true"  # the page reloads: a member paid
     assert live.text.count("Not paid yet") == 1
     assert re.search(rf'id="member-{bob.id}".*?member-status">Paid<', live.text, re.S)
-    assert "Collecting" in live.text
+    assert "Some shares are paid" in live.text
     assert "€14.00 of €28.00" in live.text
 
     pay(potluck, alice.payment_intent)

@@ -37,14 +37,14 @@ FALLBACK_WORDS = {
 }
 
 STATUS_WORDS = {
-    "draft": "Draft: the host is still adding people. Nobody can pay yet.",
-    "open": "Open: waiting for everyone to pay their share.",
-    "pending": "Collecting: some shares are paid, waiting for the rest.",
+    "draft": "The host is still adding people. Nobody can pay yet.",
+    "open": "Waiting for everyone to pay their share.",
+    "pending": "Some shares are paid; waiting for the rest.",
     "host_paying": "The host is paying what is still unpaid.",
     "paid": "Everyone has paid: the order is being placed with the merchant.",
-    "confirmed": "Confirmed: the merchant has the order.",
-    "expired": "Expired: not everyone paid in time.",
-    "cancelled": "Cancelled.",
+    "confirmed": "The merchant has the order.",
+    "expired": "Not everyone paid in time.",
+    "cancelled": "The order will not happen; everyone who paid gets their money back.",
 }
 
 MEMBER_STATUS_WORDS = {
