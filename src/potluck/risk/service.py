@@ -357,6 +357,23 @@ def get_decision(session: Session, decision_id: str) -> DecisionView:
     return _decision_view(d)
 
 
+def decision_counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Payments scored in [start, end), for admin analytics: ``scored``, ``flagged`` (review
+    or block), ``blocked``, ``in_review`` (held for a reviewer). One aggregate query."""
+    from sqlalchemy import case
+
+    def n(action: str) -> Any:
+        return func.coalesce(func.sum(case((RiskDecision.action == action, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(func.count(), n("review"), n("block")).where(
+            RiskDecision.created_at >= start, RiskDecision.created_at < end
+        )
+    ).one()
+    scored, review, block = (int(v or 0) for v in row)
+    return {"scored": scored, "flagged": review + block, "blocked": block, "in_review": review}
+
+
 def list_decisions(
     session: Session, *, payer_user_id: str | None, limit: int, starting_after: str | None
 ) -> tuple[list[DecisionView], bool]:
