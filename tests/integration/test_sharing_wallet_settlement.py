@@ -4,12 +4,15 @@ the two books, a review (settled only when approved). On SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from potluck.api.app import create_app
 from potluck.sharing import balances as sharing_balances
+from potluck.sharing import wallet_settlement
 from potluck.sharing.models import Settlement
 from potluck.wallets import service as wallets
 from potluck.wallets.models import WalletTransfer
@@ -183,4 +186,37 @@ def test_review_settles_the_iou_only_when_approved_and_a_block_changes_nothing(
             now=potluck.clock.now(),
         )
     assert books(potluck, client, f) == ((300, 0), (300, 0), (700, 0))
+    assert count(potluck, Settlement) == 1
+
+
+@pytest.mark.postgres_only
+def test_two_concurrent_wallet_settlements_pay_only_what_the_wallet_holds(potluck, client, flat):
+    """Bob's 1,000 cannot pay two settlements of 600 racing each other: one is recorded in
+    both books, the other fails in both (wallets are locked before the group: no deadlock)."""
+    f = flat
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def settle():
+        barrier.wait()
+        with potluck.db.transaction() as s:
+            done = wallet_settlement.settle_with_wallet(
+                s,
+                potluck,
+                user_id=f["bob_id"],
+                group_id=f["gid"],
+                from_member_id=f["m_bob"],
+                to_member_id=f["m_ada"],
+                amount=600,
+                now=potluck.clock.now(),
+            )
+        outcomes.append(done.status)
+
+    threads = [threading.Thread(target=settle) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["completed", "failed"]
+    assert books(potluck, client, f) == ((0, 300), (600, 0), (400, 0))
     assert count(potluck, Settlement) == 1
