@@ -108,6 +108,7 @@ def test_create_twice_with_one_key_is_one_order_and_another_person_gets_404(potl
     signed_in_as(potluck, client, bob_id)
     assert client.get(f"/orders/{gid}").status_code == 200
     assert f"/orders/{gid}" in client.get("/orders").text
+    assert f'href="/orders/{gid}"' in client.get("/dashboard").text  # his inbox invitation
     # Carol is not: a 404 page, for the page, its partial and the host's actions.
     _, carol_csrf = browser(potluck, client, "carol")
     for path in (f"/orders/{gid}", f"/orders/{gid}/status", "/orders/grp_nope"):

@@ -93,7 +93,12 @@ def dashboard(request: Request, user: CurrentWebUser) -> Response:
             ]
         notes, _ = list_notifications(s, user_id=user.id, limit=RECENT)
     recent += [
-        RecentItem(n.created_at, f"{n.title}: {n.body}" if n.body else n.title, None) for n in notes
+        RecentItem(
+            n.created_at,
+            f"{n.title}: {n.body}" if n.body else n.title,
+            (f"/orders/{n.data['group_order']}" if n.data.get("group_order") else None),
+        )
+        for n in notes
     ]
     recent.sort(key=lambda r: r.at, reverse=True)
     totals = [Totals(c, owed.get(c, 0), owe.get(c, 0)) for c in sorted(set(owed) | set(owe))]
