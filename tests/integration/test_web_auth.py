@@ -1,0 +1,211 @@
+"""Web sign-up, sign-in and sign-out with server-side sessions: cookie flags, CSRF refused
+without the token, errors next to their fields, signing out ends the session.
+Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from potluck.api.app import create_app
+from potluck.identity import passwords
+from potluck.identity.models import User
+from potluck.web.models import WebSession
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch):
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_up(client: TestClient, name: str, email: str) -> None:
+    token = csrf_of(client.get("/signup").text)
+    r = client.post(
+        "/signup",
+        data={"csrf_token": token, "name": name, "email": email, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/dashboard"
+
+
+def error_next_to(html: str, field: str) -> str:
+    """The error message a control points at with aria-describedby, and it is aria-invalid."""
+    control = re.search(rf'<(?:input|select|textarea)[^>]*name="{field}"[^>]*>', html)
+    assert control, f"no control named {field}"
+    tag = control.group(0)
+    assert 'aria-invalid="true"' in tag, tag
+    described = re.search(r'aria-describedby="([^"]+)"', tag)
+    assert described, tag
+    ids = described.group(1).split()
+    for i in ids:
+        message = re.search(rf'class="field-error" id="{re.escape(i)}">([^<]*)<', html)
+        if message:
+            return message.group(1)
+    raise AssertionError(f"no error element among {ids}")
+
+
+def sessions_of(potluck) -> int:
+    with potluck.db.read() as s:
+        return s.scalar(select(func.count()).select_from(WebSession))
+
+
+def test_sign_up_in_and_out_with_session_cookie_flags(potluck):
+    with TestClient(create_app(potluck)) as client:
+        assert client.get("/dashboard", follow_redirects=False).headers["location"] == (
+            "/signin?next=/dashboard"
+        )
+        token = csrf_of(client.get("/signup").text)
+        r = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "name": "Ann",
+                "email": "ann@example.com",
+                "password": PASSWORD,
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        cookie = next(
+            c for c in r.headers.get_list("set-cookie") if c.startswith("potluck_session=")
+        )
+        flags = [p.strip().lower() for p in cookie.split(";")]
+        assert "httponly" in flags
+        assert "samesite=lax" in flags
+        assert "path=/" in flags
+        assert "secure" not in flags  # http://; see the https test below
+        assert "Hello, Ann" in client.get("/dashboard").text
+        assert sessions_of(potluck) == 1
+
+        # signing out deletes the session: the old cookie signs nobody in any more
+        old = client.cookies.get("potluck_session")
+        dashboard = client.get("/dashboard").text
+        r = client.post("/signout", data={"csrf_token": csrf_of(dashboard)}, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/signin"
+        assert sessions_of(potluck) == 0
+        client.cookies.set("potluck_session", old)
+        assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+        # a wrong password: the message next to the password field, nobody signed in
+        page = client.get("/signin?next=/groups").text
+        r = client.post(
+            "/signin",
+            data={
+                "csrf_token": csrf_of(page),
+                "email": "ann@example.com",
+                "password": "not the password",
+                "next": "/groups",
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 422
+        assert error_next_to(r.text, "password") == "The email or password is not correct."
+        assert sessions_of(potluck) == 0
+        # the right one: back to where the person was going
+        r = client.post(
+            "/signin",
+            data={
+                "csrf_token": csrf_of(page),
+                "email": "ann@example.com",
+                "password": PASSWORD,
+                "next": "/groups",
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/groups"
+        assert sessions_of(potluck) == 1
+
+
+def test_csrf_is_refused_without_the_token_and_errors_sit_next_to_their_fields(potluck):
+    with TestClient(create_app(potluck)) as client:
+        form = {"name": "Bob", "email": "bob@example.com", "password": PASSWORD}
+        client.get("/signup")  # the browser's CSRF cookie is set
+        for token in (None, "forged"):
+            data = form | ({"csrf_token": token} if token else {})
+            r = client.post("/signup", data=data, follow_redirects=False)
+            assert r.status_code == 403, r.text
+            assert "text/html" in r.headers["content-type"]
+        with potluck.db.read() as s:
+            assert s.scalar(select(func.count()).select_from(User)) == 0
+
+        # field errors in plain words, next to their fields; what was typed is kept
+        token = csrf_of(client.get("/signup").text)
+        r = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "name": "Bob",
+                "email": "not-an-email",
+                "password": PASSWORD,
+            },
+        )
+        assert r.status_code == 422
+        assert error_next_to(r.text, "email") == "not a valid email address"
+        assert 'value="Bob"' in r.text
+        r = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "name": "Bob",
+                "email": "bob@example.com",
+                "password": "short",
+            },
+        )
+        assert "at least 10 characters" in error_next_to(r.text, "password")
+
+        sign_up(client, "Bob", "bob@example.com")
+        # signed in, the session's own token is required: the anonymous one is refused
+        r = client.post(
+            "/groups",
+            data={"csrf_token": token, "name": "Flat", "currency": "EUR"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403
+        # htmx sends it as a header
+        page = client.get("/groups").text
+        r = client.post(
+            "/groups",
+            data={"name": "Flat", "currency": "EUR"},
+            headers={"X-CSRF-Token": csrf_of(page)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+
+
+def test_session_cookie_is_secure_behind_https(potluck):
+    potluck.settings = potluck.settings.model_copy(
+        update={"public_base_url": "https://potluck.example.com"}
+    )
+    with TestClient(create_app(potluck), base_url="https://testserver") as client:
+        token = csrf_of(client.get("/signup").text)
+        r = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "name": "Cy",
+                "email": "cy@example.com",
+                "password": PASSWORD,
+            },
+            follow_redirects=False,
+        )
+        cookie = next(
+            c for c in r.headers.get_list("set-cookie") if c.startswith("potluck_session=")
+        )
+        assert "secure" in [p.strip().lower() for p in cookie.split(";")]
