@@ -37,7 +37,9 @@ def settle(
     table = Table(title=f"merchant settlement {when.isoformat()}")
     for column in ("party", "currency", "opening", "credits", "swept", "status", "payout"):
         table.add_column(
-            column, justify="right" if column in {"opening", "credits", "swept"} else "left"
+            column,
+            justify="right" if column in {"opening", "credits", "swept"} else "left",
+            overflow="fold",  # ids are copied from here: wrap them, never cut them short
         )
     for r in reports:
         table.add_row(
