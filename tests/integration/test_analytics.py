@@ -224,3 +224,28 @@ def test_analytics_is_for_admins_and_checks_its_range(potluck, client):
     ):
         r = client.get("/v1/admin/analytics", params=bad, headers=admin_h)
         assert r.status_code == 422, (bad, r.text)
+
+
+def test_real_wallet_payments_count_once(potluck, client):
+    """Through the wallets product itself: a payment to a person is one transfer, one to a
+    merchant two legs (money book, platform book), counted once."""
+    from potluck.wallets import service as wallets
+    from tests.integration.test_wallets_helpers import fund
+
+    ada, _ = person(potluck, "ada")
+    person(potluck, "bob")
+    _, headers = platform_headers(potluck, "Eats")
+    merchant = make_party(client, headers, "Pizzeria")
+    fund(potluck, ada, 10_000)
+    with potluck.db.transaction() as s:
+        for i, to in enumerate(("bob@example.com", merchant)):
+            wallets.send(s, potluck, payer_user_id=ada, to=to, amount=1000 + i,
+                         currency="EUR", client_id=f"t{i}", now=potluck.clock.now())  # fmt: skip
+    _, admin_h = person(potluck, "root")
+    promote_user(potluck, email="root@example.com")
+    today = potluck.clock.now().date().isoformat()
+    r = client.get("/v1/admin/analytics", params={"from": today, "to": today}, headers=admin_h)
+    daily = {d["product"]: (d["count"], d["volume"]) for d in r.json()["daily"]}
+    assert daily["wallets"] == (2, 1000 + 1001)
+    (top,) = r.json()["top_merchants"]
+    assert (top["party_id"], top["volume"]) == (merchant, 1001)

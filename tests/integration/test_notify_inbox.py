@@ -209,3 +209,29 @@ def test_transfer_fraud_and_payout_events_reach_the_merchants_platform(potluck, 
             (platform_id, "payout.failed"),
         ]
     )
+
+
+def test_a_real_wallet_payment_tells_both_people(potluck, client):
+    from potluck.wallets import service as wallets
+    from tests.integration.test_wallets_helpers import fund
+
+    ada, ada_h = person(potluck, "ada")
+    bob, bob_h = person(potluck, "bob")
+    fund(potluck, ada, 10_000)
+    with potluck.db.transaction() as s:
+        wallets.send(
+            s,
+            potluck,
+            payer_user_id=ada,
+            to="bob@example.com",
+            amount=1999,
+            currency="EUR",
+            note="tickets",
+            client_id="t1",
+            now=potluck.clock.now(),
+        )
+    potluck.bus.drain()
+    (received,) = inbox(client, bob_h)
+    assert received["title"] == "You received €19.99"
+    assert received["body"] == 'ada sent you €19.99 ("tickets"). It is in your wallet.'
+    assert [n["title"] for n in inbox(client, ada_h)] == ["You paid €19.99"]
