@@ -5,6 +5,9 @@ bank account as one payout, and a report of what happened is kept.
   ``merchant_settlement_time`` (UTC) and settles the day before (the business day). It is a
   self-renewing chain like the maintenance tick: the next day's tick is scheduled first,
   de-duplicated by its business day, so any number of processes scheduling it make one.
+  It fans out: one ``wallets.merchant_settlement.due`` event per merchant party, each settled
+  in its own delivery transaction (a merchant's trouble is retried by the bus and never holds
+  up the others, and the platform's in-transit account is locked for one payout at a time).
 * ``settle_party`` is the unit: one report row per (party, day, currency), inserted *before*
   the payout in the same transaction. The unique key is the settlement's idempotency key
   (``settlement:<party>:<day>``): a rerun, a second timer or a concurrent CLI run waits for
@@ -49,6 +52,7 @@ log = structlog.get_logger()
 
 SERVICE = "wallets"
 TICK = "wallets.merchant_settlement.tick"
+DUE = "wallets.merchant_settlement.due"
 SETTLED = "merchant.settled"
 MERCHANT = "merchant"
 
@@ -176,17 +180,28 @@ def on_tick(ctx: HandlerContext, event: Event) -> None:
         return  # the chain stops; ensure_scheduled starts it again once re-enabled
     # The next link first, so that nothing below can cost the chain its next day.
     schedule(ctx.session, now=ctx.now, at=settlement_time(ctx.app.settings))
-    day = date.fromisoformat(str(event.data["date"]))
-    reports = settle_all(ctx.session, day=day, now=ctx.now)
-    log.info(
-        "wallets.merchant_settlement",
-        date=day.isoformat(),
-        **{status: sum(r.status == status for r in reports) for status in STATUSES},
+    day = str(event.data["date"])
+    parties = merchant_parties(ctx.session)
+    ctx.publish_many(
+        [(DUE, {"platform_id": pl, "party_id": pa, "date": day}) for pl, pa in parties]
+    )
+    log.info("wallets.merchant_settlement", date=day, merchants=len(parties))
+
+
+def on_due(ctx: HandlerContext, event: Event) -> None:
+    """One merchant's sweep, in this delivery's transaction (a redelivery finds the report)."""
+    settle_party(
+        ctx.session,
+        platform_id=str(event.data["platform_id"]),
+        party_id=str(event.data["party_id"]),
+        day=date.fromisoformat(str(event.data["date"])),
+        now=ctx.now,
     )
 
 
 def register(registry: HandlerRegistry) -> None:
     registry.register(SERVICE, TICK, on_tick)
+    registry.register(SERVICE, DUE, on_due)
 
 
 # ------------------------------------------------------------------ settling
@@ -324,24 +339,6 @@ def settle_party(
     view = _view(row)
     publish(session, SETTLED, view.event_data(), now=now)
     return view
-
-
-def settle_all(session: Session, *, day: date, now: datetime) -> list[MerchantSettlementView]:
-    """Every merchant party for ``day`` in one transaction (the timer's), each in a savepoint:
-    an unexpected error costs that merchant a ``failed`` report, not the others their sweep."""
-    out: list[MerchantSettlementView] = []
-    for platform_id, party_id in merchant_parties(session):
-        try:
-            with session.begin_nested():
-                out.append(
-                    settle_party(
-                        session, platform_id=platform_id, party_id=party_id, day=day, now=now
-                    )
-                )
-        except Exception as exc:
-            log.exception("wallets.merchant_settlement_failed", party=party_id)
-            out.append(_record_failure(session, platform_id, party_id, day, now, exc))
-    return out
 
 
 def _record_failure(
