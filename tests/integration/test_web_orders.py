@@ -1,6 +1,6 @@
-"""Group order pages (TestClient, SQLite and PostgreSQL): create from the form (twice with
-one idempotency key → one group order), another person's order is a 404 page, the live
-status partial shows a payment, refusals next to their field, host actions."""
+"""Group order pages (TestClient, SQLite and PostgreSQL): create from the form (refusals
+next to their field; twice with one idempotency key → one group order), another person's
+order is a 404 page, the live status partial shows a payment, host actions."""
 
 from __future__ import annotations
 
@@ -72,6 +72,25 @@ def group_ids(potluck):
         return list(s.scalars(select(GroupOrder.id)))
 
 
+def refusals_next_to_their_field(potluck, client, merchant, csrf):
+    """Refused forms: each error next to its field, nothing created, the key still usable."""
+    r = client.post("/orders", data=create_form(merchant, csrf, qty=["101", "0"]))
+    assert r.status_code == 422
+    assert re.search(r'id="qty-0-error">[^<]*pizza: 101 wanted, 100 in stock', r.text)
+    assert 'aria-invalid="true"' in r.text
+    assert "form-key-1" in r.text
+    r = client.post("/orders", data=create_form(merchant, csrf, qty=["0", "0"]))
+    assert re.search(r'id="items-error">choose at least one item', r.text)
+    r = client.post("/orders", data=create_form(merchant, csrf, invites="not-an-email"))
+    assert re.search(r'id="invites-error">not-an-email: ', r.text)
+    r = client.post(
+        "/orders", data=create_form(merchant, csrf, split="custom", invites="bob@example.com 5")
+    )
+    assert r.status_code == 422
+    assert "custom shares sum to" in r.text
+    assert count(potluck, GroupOrder) == 0
+
+
 def test_create_twice_with_one_key_is_one_order_and_another_person_gets_404(potluck, client):
     s = shop(potluck, client)
     bob_id, _ = person(potluck, "bob")
@@ -85,7 +104,8 @@ def test_create_twice_with_one_key_is_one_order_and_another_person_gets_404(potl
     assert "Pizza" in page.text
     assert "€12.50" in page.text
 
-    form = create_form(s.merchant, csrf)
+    refusals_next_to_their_field(potluck, client, s.merchant, csrf)
+    form = create_form(s.merchant, csrf)  # the same key, corrected, creates once
     first = client.post("/orders", data=form, follow_redirects=False)
     assert first.status_code == 303, first.text
     second = client.post("/orders", data=form, follow_redirects=False)
@@ -158,38 +178,6 @@ def test_status_partial_reflects_a_payment_and_the_order_confirms(potluck, clien
     assert "hx-trigger" not in live.text  # a finished order stops polling
     page = client.get(f"/orders/{gid}")
     assert "merchant order placed" in page.text  # the history
-
-
-def test_refusals_are_shown_next_to_their_field(potluck, client):
-    s = shop(potluck, client, stock=1)
-    _, csrf = browser(potluck, client, "alice")
-    # Out of stock: next to that item's quantity box, nothing created, the key still usable.
-    r = client.post("/orders", data=create_form(s.merchant, csrf, qty=["3", "0"]))
-    assert r.status_code == 422
-    assert re.search(r'id="qty-0-error">[^<]*pizza: 3 wanted, 1 in stock', r.text)
-    assert 'aria-invalid="true"' in r.text
-    assert "form-key-1" in r.text
-    r = client.post("/orders", data=create_form(s.merchant, csrf, qty=["0", "0"]))
-    assert re.search(r'id="items-error">choose at least one item', r.text)
-    r = client.post(
-        "/orders", data=create_form(s.merchant, csrf, invites="not-an-email", qty=["1", "0"])
-    )
-    assert re.search(r'id="invites-error">not-an-email: ', r.text)
-    r = client.post(
-        "/orders",
-        data=create_form(
-            s.merchant, csrf, split="custom", invites="bob@example.com 5", qty=["1", "0"]
-        ),
-    )
-    assert r.status_code == 422
-    assert "custom shares sum to" in r.text
-    assert count(potluck, GroupOrder) == 0
-    # The same key, corrected, now creates.
-    r = client.post(
-        "/orders", data=create_form(s.merchant, csrf, qty=["1", "0"]), follow_redirects=False
-    )
-    assert r.status_code == 303
-    assert count(potluck, GroupOrder) == 1
 
 
 def test_draft_members_open_pay_the_rest_and_cancel(potluck, client):
