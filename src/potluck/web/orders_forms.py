@@ -211,7 +211,7 @@ def duration_words(seconds: float) -> str:
     if hours:
         return f"{hours} h" + (f" {minutes} min" if minutes else "")
     if minutes:
-        return f"{minutes} min {s} s"
+        return f"{minutes} min" + (f" {s} s" if s else "")
     return f"{s} s"
 
 

@@ -83,6 +83,7 @@ def test_two_members_pay_and_the_order_page_shows_confirmed(page, browser, serve
         sign_up(friend_page, "Femi", email=friend)
         _pay_my_share(friend_page, order_url)
         expect(friend_page.locator("#order-status")).to_have_text("Confirmed", timeout=20_000)
+        screenshot(friend_page, "group-order-confirmed-phone")  # 390 px wide
     finally:
         other.close()
 
@@ -90,4 +91,7 @@ def test_two_members_pay_and_the_order_page_shows_confirmed(page, browser, serve
     expect(page.locator("#order-status")).to_have_text("Confirmed", timeout=20_000)
     expect(page.locator("#history")).to_contain_text("merchant order placed")
     screenshot(page, "group-order-confirmed")
+    assert axe_check(page) == []
+    page.goto("/orders")
+    expect(page.get_by_role("link", name=merchant)).to_be_visible()
     assert axe_check(page) == []
