@@ -5,10 +5,14 @@ resolved already, changes nothing more); analytics page and its data."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from potluck.analytics import service as analytics
 from potluck.api.app import create_app
 from potluck.identity import passwords
 from potluck.identity.service import promote_user
@@ -135,3 +139,21 @@ def test_status_page_and_review_queue(potluck, client):
     done = client.get("/admin/reviews?status=approved")
     assert reviews[first.id].id in done.text
     assert "No pending reviews." in client.get("/admin/reviews").text
+
+    # Analytics: the charts' data is the analytics service's report, day by day.
+    today = potluck.clock.now().date()
+    page = client.get(f"/admin/analytics?from={today}&to={today}")
+    assert page.status_code == 200
+    data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', page.text, re.S).group(1))
+    with potluck.db.read() as s:
+        report = analytics.report(s, start=today, end=today)
+    assert data["days"] == [today.isoformat()]
+    expected = {(t.product, t.volume, t.count) for t in report.totals if t.currency == "EUR"}
+    shown = {(p, data["volume"][p][0], data["count"][p][0]) for p in data["products"]}
+    assert shown == expected
+    assert any(volume >= 12_000 for _, volume, _ in shown)  # the approved payment at least
+    assert data["fraud"]["values"][:2] == [report.fraud.scored, report.fraud.flagged]
+    assert report.fraud.flagged >= 2
+    bad = client.get(f"/admin/analytics?from={today}&to=2000-01-01")
+    assert bad.status_code == 422
+    assert 'id="to-error"' in bad.text

@@ -8,6 +8,9 @@ an admin area exists). The data comes from the same functions as the admin API:
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -16,6 +19,7 @@ from starlette.datastructures import FormData
 from potluck.bus.status import collect_status
 from potluck.errors import DomainError
 from potluck.identity import service as identity
+from potluck.money import exponent
 from potluck.web.forms import run_once
 from potluck.web.pages import CheckedForm, CurrentWebUser, app_of, redirect, render
 from potluck.web.sessions import WebUser
@@ -130,3 +134,104 @@ def reject_review(
     request: Request, user: CurrentWebUser, review_id: str, form: CheckedForm
 ) -> Response:
     return _resolve(request, user, review_id, form, approve=False)
+
+
+# ---------------------------------------------------------------- analytics
+
+DEFAULT_DAYS = 30
+
+
+def _day(text: str | None, default: date, field: str, errors: dict[str, str]) -> date:
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        errors[field] = "write a date like 2026-01-31"
+        return default
+
+
+def chart_data(report: Any, *, currency: str) -> dict[str, Any]:
+    """The report as Chart.js series for one currency: every day of the range (zero when
+    nothing moved), per product; amounts stay integers of minor units (the page formats
+    them with the currency's exponent)."""
+    days: list[str] = []
+    day = report.start
+    while day <= report.end:
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    index = {d: i for i, d in enumerate(days)}
+    products = sorted({r.product for r in report.daily if r.currency == currency})
+    volume = {p: [0] * len(days) for p in products}
+    count = {p: [0] * len(days) for p in products}
+    for r in report.daily:
+        if r.currency == currency and r.date in index:
+            volume[r.product][index[r.date]] += r.volume
+            count[r.product][index[r.date]] += r.count
+    merchants = [m for m in report.top_merchants if m.currency == currency]
+    fraud = report.fraud
+    return {
+        "currency": currency,
+        "exponent": exponent(currency),
+        "days": days,
+        "products": products,
+        "volume": volume,
+        "count": count,
+        "merchants": {
+            "names": [m.name for m in merchants],
+            "volume": [m.volume for m in merchants],
+        },
+        "fraud": {
+            "labels": ["scored", "flagged", "blocked", "in review"],
+            "values": [fraud.scored, fraud.flagged, fraud.blocked, fraud.in_review],
+        },
+    }
+
+
+@router.get("/admin/analytics")
+def analytics_page(request: Request, user: CurrentWebUser) -> Response:
+    """Volume and count per day and product, fraud rates, top merchants (Chart.js), from the
+    analytics service that answers ``GET /v1/admin/analytics``."""
+    require_admin(user)
+    from potluck.analytics import service as analytics
+
+    app = app_of(request)
+    today = app.clock.now().date()
+    errors: dict[str, str] = {}
+    query = request.query_params
+    end = _day(query.get("to"), today, "to", errors)
+    start = _day(query.get("from"), end - timedelta(days=DEFAULT_DAYS - 1), "from", errors)
+    values = {"from": start.isoformat(), "to": end.isoformat()}
+    report = None
+    if not errors:
+        try:
+            with app.db.read() as s:
+                report = analytics.report(s, start=start, end=end)
+        except DomainError as exc:
+            errors[exc.field or "to"] = exc.message
+    currencies: list[str] = []
+    data = None
+    if report is not None:
+        by_volume: dict[str, int] = {}
+        for t in report.totals:
+            by_volume[t.currency] = by_volume.get(t.currency, 0) + t.volume
+        currencies = sorted(by_volume, key=lambda c: (-by_volume[c], c))
+        for m in report.top_merchants:
+            if m.currency not in currencies:
+                currencies.append(m.currency)
+        wanted = (query.get("currency") or "").upper()
+        currency = wanted if wanted in currencies else (currencies[0] if currencies else "")
+        values["currency"] = currency
+        if currency:
+            data = chart_data(report, currency=currency)
+    return render(
+        request,
+        "admin/analytics.html",
+        status_code=422 if errors else 200,
+        section="analytics",
+        report=report,
+        currencies=currencies,
+        data=data,
+        errors=errors,
+        values=values,
+    )

@@ -5,17 +5,28 @@ admin gets the 404 page."""
 
 from __future__ import annotations
 
-from potluck.identity.service import promote_user, register_user
+from potluck.identity.service import create_platform, promote_user, register_user
 from potluck.ledger import service as ledger
+from potluck.marketplace import service as marketplace
 from potluck.wallets import service as wallets
 from tests.e2e.browser.conftest import PASSWORD, axe_check, screenshot, sign_up, unique_email
 
 
 def _held_payment(app):
-    """A fresh account's first large payment to someone new: the rules hold it for review."""
+    """A fresh account's first large payment to a merchant it never paid: the rules hold it
+    for review."""
     payer = register_user(app, email=unique_email("mallory"), password=PASSWORD, name="Mallory")
-    payee = register_user(app, email=unique_email("trent"), password=PASSWORD, name="Trent")
+    platform, _ = create_platform(app, name="Market")
     now = app.clock.now()
+    with app.db.transaction() as s:
+        shop = marketplace.create_party(
+            s,
+            platform_id=platform.id,
+            name="Trent's Bikes",
+            kind="merchant",
+            currency="EUR",
+            now=now,
+        )
     with app.db.transaction() as s:
         source = ledger.create_account(s, currency="EUR", code="test_funding", now=now).id
         wallet = wallets.wallet_account(s, user_id=payer.id, currency="EUR", now=now)
@@ -25,7 +36,7 @@ def _held_payment(app):
             s,
             app,
             payer_user_id=payer.id,
-            to=payee.id,
+            to=shop.id,
             amount=60_000,
             currency="EUR",
             now=app.clock.now(),
@@ -62,3 +73,14 @@ def test_admin_sees_status_reviews_and_analytics_and_nobody_else_does(page, serv
     page.get_by_text("approved: the payment goes through").wait_for()
     with server.app.db.read() as s:
         assert wallets.get_transfer(s, held.id).status == "completed"
+
+    page.get_by_role("link", name="Analytics").click()
+    assert page.get_by_test_id("fraud-rate").is_visible()
+    drawn = page.evaluate(
+        "() => ['chart-volume', 'chart-count', 'chart-fraud', 'chart-merchants']"
+        ".map(id => Chart.getChart(id) !== undefined)"
+    )
+    assert drawn == [True, True, True, True]
+    assert page.get_by_test_id("top-merchants").get_by_text("Trent's Bikes").count() == 1
+    screenshot(page, "admin-analytics")
+    _no_violations(page)
