@@ -529,5 +529,78 @@ def scaling_command(
         console.print(f"figures written to {json_path}")
 
 
+@bench_app.command("risk")
+def risk_command(
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data set.")] = 2,
+    users: Annotated[int, typer.Option(help="Normal people in the data set.")] = 400,
+    days: Annotated[int, typer.Option(help="Days of payments.")] = 28,
+    backend: Annotated[Backend, typer.Option(help="sqlite or postgresql.")] = Backend.sqlite,
+    latency_calls: Annotated[int, typer.Option(help="Scoring calls timed without insert.")] = 5000,
+    quick: Annotated[bool, typer.Option(help="A tiny data set (CI / smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Fraud rules on a labelled synthetic data set: precision, recall, false positive rate,
+    per pattern, and the scoring latency (src/potluck/benchmarks/risk.py)."""
+    from potluck.benchmarks import risk as rbench
+
+    if backend is Backend.all:
+        raise typer.BadParameter("one backend: sqlite or postgresql")
+    common: dict[str, Any] = {"seed": seed, "backend": backend.value}
+    if quick:
+        opts = rbench.Options.quick(**common)
+    else:
+        opts = rbench.Options(users=users, days=days, latency_calls=latency_calls, **common)
+    with _progress() as progress:
+        report = rbench.run(opts, progress)
+    console.print(rbench_table(report))
+    t = report.thresholds
+    console.print(
+        f"overall: precision {report.precision:.1%}, recall {report.recall:.1%}, false "
+        f"positive rate {report.false_positive_rate:.2%} ({report.false_positives} of "
+        f"{report.legit:,} legit flagged); review from {t['review']}, block from {t['block']}"
+    )
+    console.print(
+        f"score_payment (with its insert): p50 {report.score_ms['p50']:.3f} ms, p99 "
+        f"{report.score_ms['p99']:.3f} ms; scoring without the insert over "
+        f"{report.latency_calls:,} calls: p50 {report.evaluate_ms['p50']:.3f} ms, p99 "
+        f"{report.evaluate_ms['p99']:.3f} ms (target p99 < 2 ms)"
+    )
+    for note in report.notes:
+        console.print(note)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
+def rbench_table(report: Any) -> Table:
+    table = Table(title=f"Risk rules on the synthetic set (seed {report.seed}, {report.backend})")
+    for name in ("pattern", "payments", "flagged", "blocked", "reviewed", "recall", "precision"):
+        table.add_column(name, justify="left" if name == "pattern" else "right")
+    for f in report.patterns:
+        table.add_row(
+            f.pattern,
+            f"{f.payments:,}",
+            f"{f.flagged:,}",
+            f"{f.blocked:,}",
+            f"{f.reviewed:,}",
+            f"{f.recall:.1%}",
+            f"{f.precision:.1%}",
+        )
+    table.add_row(
+        "all fraud",
+        f"{report.fraud:,}",
+        f"{report.true_positives:,}",
+        "",
+        "",
+        f"{report.recall:.1%}",
+        f"{report.precision:.1%}",
+    )
+    table.add_row("legit", f"{report.legit:,}", f"{report.false_positives:,}", "", "", "", "")
+    return table
+
+
 if __name__ == "__main__":
     bench_app()
