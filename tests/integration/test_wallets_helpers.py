@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from potluck.bus.models import OutboxEvent
 from potluck.ledger import service as ledger
@@ -45,3 +45,30 @@ def events(potluck, event_type):
 def count(potluck, model):
     with potluck.db.read() as s:
         return s.scalar(select(func.count()).select_from(model))
+
+
+def quick_people(potluck, n, prefix="q"):
+    """``n`` users inserted directly (no password hashing: they never sign in), a year old."""
+    from datetime import timedelta
+
+    from potluck.identity.models import User
+    from potluck.ids import new_id
+
+    now = potluck.clock.now() - timedelta(days=365)
+    ids = [new_id("usr") for _ in range(n)]
+    with potluck.db.transaction() as s:
+        s.execute(
+            insert(User),
+            [
+                {
+                    "id": user_id,
+                    "email": f"{prefix}{i}@example.com",
+                    "name": f"{prefix}{i}",
+                    "password_hash": "!",
+                    "role": "user",
+                    "created_at": now,
+                }
+                for i, user_id in enumerate(ids)
+            ],
+        )
+    return ids

@@ -24,13 +24,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from potluck.bus.outbox import publish
+from potluck.bus.outbox import publish, publish_many
 from potluck.clock import utc
 from potluck.errors import DomainError
 from potluck.identity.models import User
@@ -404,21 +406,6 @@ class _Recipient:
         return f"user:{self.user_id}" if self.user_id else f"party:{self.party_id}"
 
 
-def _recipient(session: Session, to: str) -> _Recipient:
-    if isinstance(to, str) and to.strip().startswith("pty_"):
-        party = session.execute(
-            select(Party.id, Party.platform_id, Party.wallet_account_id, Party.currency).where(
-                Party.id == to.strip()
-            )
-        ).one_or_none()
-        if party is None:
-            raise DomainError(
-                "recipient_not_found", f"no merchant {to[:80]}", status=404, field="to"
-            )
-        return _Recipient(None, party[0], party[1], party[2], party[3])
-    return _Recipient(find_user(session, to, field="to"), None, None, None, None)
-
-
 # ------------------------------------------------------------------ sending
 
 
@@ -437,53 +424,56 @@ def _event_data(t: WalletTransfer) -> dict[str, Any]:
     }
 
 
-def _legs(session: Session, t: WalletTransfer, *, now: datetime) -> list[ledger.NewTransfer]:
-    """The posted transfers that move ``t``'s money (one to a person, two to a merchant)."""
+def _legs(
+    session: Session, t: WalletTransfer, *, now: datetime, held: bool = False
+) -> list[ledger.NewTransfer]:
+    """The transfers that move ``t``'s money: one to a person, two to a merchant (through the
+    bridges). ``held``: only the first, as a hold without timeout (``wtr-<id>-1``, which the
+    review's post or void names). A posted leg needs no client id of its own: the transfer
+    row's unique (payer, client id) already makes a retry a replay."""
     meta = {"wallet_transfer": t.id, "purpose": t.purpose}
+    code = "wallet_transfer" if t.to_party_id is None else "wallet_payment"
     if t.to_party_id is None:
-        return [
-            ledger.NewTransfer(
-                debit_account_id=t.from_account_id,
-                credit_account_id=t.to_account_id,
-                amount=t.amount,
-                client_id=f"wtr-{t.id}-1",
-                code="wallet_transfer",
-                metadata=meta,
-            )
-        ]
-    assert t.platform_id is not None
-    money_bridge = bridge_account(
-        session,
-        platform_id=t.platform_id,
-        currency=t.currency,
-        code=PLATFORM_BRIDGE_CODE,
-        now=now,
-    )
-    platform_side = bridge_account(
-        session,
-        platform_id=t.platform_id,
-        currency=t.currency,
-        code=WALLETS_BRIDGE_CODE,
-        now=now,
-    )
-    return [
+        first_credit = t.to_account_id
+    else:
+        assert t.platform_id is not None
+        first_credit = bridge_account(
+            session,
+            platform_id=t.platform_id,
+            currency=t.currency,
+            code=PLATFORM_BRIDGE_CODE,
+            now=now,
+        )
+    legs = [
         ledger.NewTransfer(
             debit_account_id=t.from_account_id,
-            credit_account_id=money_bridge,
+            credit_account_id=first_credit,
             amount=t.amount,
-            client_id=f"wtr-{t.id}-1",
-            code="wallet_payment",
+            client_id=f"wtr-{t.id}-1" if held else None,
+            code=code,
+            pending=held,
             metadata=meta,
-        ),
-        ledger.NewTransfer(
-            debit_account_id=platform_side,
-            credit_account_id=t.to_account_id,
-            amount=t.amount,
-            client_id=f"wtr-{t.id}-2",
-            code="wallet_payment",
-            metadata=meta,
-        ),
+        )
     ]
+    if t.to_party_id is not None and not held:
+        assert t.platform_id is not None
+        platform_side = bridge_account(
+            session,
+            platform_id=t.platform_id,
+            currency=t.currency,
+            code=WALLETS_BRIDGE_CODE,
+            now=now,
+        )
+        legs.append(
+            ledger.NewTransfer(
+                debit_account_id=platform_side,
+                credit_account_id=t.to_account_id,
+                amount=t.amount,
+                code=code,
+                metadata=meta,
+            )
+        )
+    return legs
 
 
 def _same_send(t: WalletTransfer, *, to: _Recipient, amount: int, currency: str) -> None:
@@ -500,6 +490,68 @@ def _same_send(t: WalletTransfer, *, to: _Recipient, amount: int, currency: str)
             status=409,
             field="client_id",
         )
+
+
+def _people(
+    session: Session, *, payer_user_id: str, to: str, currency: str
+) -> tuple[str | None, str | None, str | None]:
+    """``(recipient user id, payer's wallet, recipient's wallet)`` in one read; a wallet not
+    opened yet is None. 404 ``recipient_not_found`` when ``to`` names nobody."""
+    if not isinstance(to, str) or not to.strip():
+        raise DomainError("invalid_recipient", "name a person by email or user id", field="to")
+    to = to.strip()
+    if "@" in to:
+        if not EMAIL.match(to):
+            raise DomainError("invalid_recipient", "to is not an email", field="to")
+        is_to = User.email == to.lower()
+    else:
+        is_to = User.id == to
+    rows = session.execute(
+        select(User.id, WalletAccount.account_id, is_to.label("is_to"))
+        .outerjoin(
+            WalletAccount,
+            and_(WalletAccount.user_id == User.id, WalletAccount.currency == currency),
+        )
+        .where(or_(User.id == payer_user_id, is_to))
+    ).all()
+    recipient = next((r for r in rows if r.is_to), None)
+    if recipient is None:
+        raise DomainError(
+            "recipient_not_found", f"nobody is known as {to[:80]}", status=404, field="to"
+        )
+    payer = next((r for r in rows if r.id == payer_user_id), None)
+    return recipient.id, payer.account_id if payer else None, recipient.account_id
+
+
+def _party(session: Session, to: str) -> _Recipient:
+    party = session.execute(
+        select(Party.id, Party.platform_id, Party.wallet_account_id, Party.currency).where(
+            Party.id == to.strip()
+        )
+    ).one_or_none()
+    if party is None:
+        raise DomainError("recipient_not_found", f"no merchant {to[:80]}", status=404, field="to")
+    return _Recipient(None, party[0], party[1], party[2], party[3])
+
+
+_TRANSFERS_TABLE = cast(Table, WalletTransfer.__table__)
+
+
+def _claim(session: Session, values: dict[str, Any]) -> str | None:
+    """Insert the transfer row; with a client id, None when that (payer, client id) exists
+    already (a concurrent twin is waited for: the unique index holds us until it commits)."""
+    conn = session.connection()
+    if values["client_id"] is None:
+        conn.execute(insert(_TRANSFERS_TABLE), [values])
+        return str(values["id"])
+    dialect_insert = pg_insert if _postgres(session) else sqlite_insert
+    stmt = (
+        dialect_insert(_TRANSFERS_TABLE)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["payer_user_id", "client_id"])
+        .returning(_TRANSFERS_TABLE.c.id)
+    )
+    return conn.execute(stmt).scalar_one_or_none()
 
 
 def send(
@@ -525,6 +577,9 @@ def send(
     Invalid input raises ``DomainError`` and writes nothing. The same ``client_id`` (per payer)
     again returns the first transfer, even while that one is still committing (the second
     waits on the unique key).
+
+    Statements on the hot path (person to person, wallets open): one read of both people and
+    wallets, the claiming insert, the risk decision, the ledger batch, one update, one event.
     """
     check_amount(amount, currency)
     note = _check_note(note)
@@ -536,63 +591,56 @@ def send(
         raise DomainError(
             "invalid_device_id", "device_id is at most 64 characters", field="device_id"
         )
-    recipient = _recipient(session, to)
-    if client_id is not None:
-        existing = session.execute(
-            select(WalletTransfer).where(
-                WalletTransfer.payer_user_id == payer_user_id,
-                WalletTransfer.client_id == client_id,
+    if isinstance(to, str) and to.strip().startswith("pty_"):
+        recipient = _party(session, to)
+        if recipient.party_currency != currency:
+            raise DomainError(
+                "currency_mismatch",
+                f"this merchant is paid in {recipient.party_currency}, not {currency}",
+                field="currency",
             )
-        ).scalar_one_or_none()
-        if existing is not None:
-            _same_send(existing, to=recipient, amount=amount, currency=currency)
-            return transfer_view(existing)
-    if recipient.user_id == payer_user_id:
-        raise DomainError("self_payment", "you cannot pay yourself", field="to")
-    if recipient.party_id is not None and recipient.party_currency != currency:
-        raise DomainError(
-            "currency_mismatch",
-            f"this merchant is paid in {recipient.party_currency}, not {currency}",
-            field="currency",
-        )
-    from_account = wallet_account(session, user_id=payer_user_id, currency=currency, now=now)
-    if recipient.user_id is not None:
-        to_account = wallet_account(session, user_id=recipient.user_id, currency=currency, now=now)
-    else:
+        from_account = wallet_account(session, user_id=payer_user_id, currency=currency, now=now)
         assert recipient.party_wallet is not None
         to_account = recipient.party_wallet
-    transfer = WalletTransfer(
-        id=new_id("wtr"),
-        client_id=client_id,
-        payer_user_id=payer_user_id,
-        to_user_id=recipient.user_id,
-        to_party_id=recipient.party_id,
-        platform_id=recipient.platform_id,
-        amount=amount,
-        currency=currency,
-        note=note,
-        purpose=purpose,
-        reference=reference,
-        device_id=device_id,
-        status="new",
-        failure_reason=None,
-        risk_decision_id=None,
-        risk_score=None,
-        risk_reasons=None,
-        from_account_id=from_account,
-        to_account_id=to_account,
-        reviewer_id=None,
-        created_at=now,
-        updated_at=now,
-    )
-    savepoint = session.begin_nested() if client_id is not None and _postgres(session) else None
-    session.add(transfer)
-    try:
-        session.flush()
-    except IntegrityError:
-        if savepoint is None:
-            raise
-        savepoint.rollback()  # a concurrent send with this client id won
+    else:
+        to_user, from_wallet, to_wallet = _people(
+            session, payer_user_id=payer_user_id, to=to, currency=currency
+        )
+        assert to_user is not None
+        recipient = _Recipient(to_user, None, None, None, None)
+        if to_user == payer_user_id:
+            raise DomainError("self_payment", "you cannot pay yourself", field="to")
+        from_account = from_wallet or wallet_account(
+            session, user_id=payer_user_id, currency=currency, now=now
+        )
+        to_account = to_wallet or wallet_account(
+            session, user_id=to_user, currency=currency, now=now
+        )
+    values: dict[str, Any] = {
+        "id": new_id("wtr"),
+        "client_id": client_id,
+        "payer_user_id": payer_user_id,
+        "to_user_id": recipient.user_id,
+        "to_party_id": recipient.party_id,
+        "platform_id": recipient.platform_id,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+        "purpose": purpose,
+        "reference": reference,
+        "device_id": device_id,
+        "status": "new",
+        "failure_reason": None,
+        "risk_decision_id": None,
+        "risk_score": None,
+        "risk_reasons": None,
+        "from_account_id": from_account,
+        "to_account_id": to_account,
+        "reviewer_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if _claim(session, values) is None:
         winner = session.execute(
             select(WalletTransfer).where(
                 WalletTransfer.payer_user_id == payer_user_id,
@@ -601,8 +649,6 @@ def send(
         ).scalar_one()
         _same_send(winner, to=recipient, amount=amount, currency=currency)
         return transfer_view(winner)
-    if savepoint is not None:
-        savepoint.commit()
 
     decision = _score(
         session,
@@ -612,49 +658,39 @@ def send(
         amount=amount,
         currency=currency,
         device_id=device_id,
-        subject_id=transfer.id,
+        subject_id=values["id"],
         now=now,
     )
-    transfer.risk_decision_id = decision.id or None
-    transfer.risk_score = int(decision.score)
-    transfer.risk_reasons = [dict(r) for r in decision.reasons]
-    legs = _legs(session, transfer, now=now)
-    status: str
+    changes: dict[str, Any] = {
+        "risk_decision_id": decision.id or None,
+        "risk_score": int(decision.score),
+        "risk_reasons": [dict(r) for r in decision.reasons],
+    }
+    values.update(changes)
+    transfer = WalletTransfer(**values)  # transient: a value to read, never flushed
     if decision.action == "block":
         status = BLOCKED
-        transfer.failure_reason = "blocked by risk checks"
+        changes["failure_reason"] = "blocked by risk checks"
     else:
-        ops: list[ledger.Operation]
-        if decision.action == "review":
-            first = legs[0]
-            ops = [
-                ledger.NewTransfer(
-                    debit_account_id=first.debit_account_id,
-                    credit_account_id=first.credit_account_id,
-                    amount=first.amount,
-                    client_id=first.client_id,
-                    code=first.code,
-                    pending=True,
-                    metadata=first.metadata,
-                )
-            ]
-        else:
-            ops = list(legs)
+        legs = _legs(session, transfer, now=now, held=decision.action == "review")
         try:
-            # Nothing is written by a refused batch, so the session stays usable.
-            ledger.create_transfers(session, ops, now=now)
+            # A refused batch writes nothing, so the session stays usable.
+            ledger.create_transfers(session, legs, now=now)
         except ledger.LedgerError as exc:
             if exc.code != "insufficient_funds":
                 raise
             status = FAILED
-            transfer.failure_reason = "insufficient_funds"
+            changes["failure_reason"] = "insufficient_funds"
         else:
             status = IN_REVIEW if decision.action == "review" else COMPLETED
-    transfer.status = status
-    transfer.updated_at = now
-    session.flush()
+    changes["status"] = status
+    values.update(changes)
+    transfer = WalletTransfer(**values)
+    session.connection().execute(
+        update(_TRANSFERS_TABLE).where(_TRANSFERS_TABLE.c.id == values["id"]).values(**changes)
+    )
     _record_outcome(session, transfer.risk_decision_id, status, now)
-    publish(session, EVENT_OF[status], _event_data(transfer), now=now)
+    publish_many(session, [(EVENT_OF[status], _event_data(transfer))], now=now)
     if status == COMPLETED:
         _run_hooks(session, app, transfer, now)
     return transfer_view(transfer)
@@ -687,7 +723,7 @@ def approve_review(
     ops: list[ledger.Operation] = [
         ledger.PostPending(pending_client_id=f"wtr-{t.id}-1", client_id=f"wtr-{t.id}-post")
     ]
-    ops.extend(_legs(session, t, now=now)[1:])
+    ops.extend(_legs(session, t, now=now)[1:])  # a merchant's second leg
     ledger.create_transfers(session, ops, now=now)
     return _resolved(session, app, t, COMPLETED, reviewer_id, now)
 
