@@ -94,6 +94,29 @@ def test_another_persons_platform_is_a_404_page_and_the_key_is_shown_once(potluc
     ok = client.get("/v1/parties", headers={"Authorization": f"Bearer {new_secret}"})
     assert ok.status_code == 200
 
+    # A webhook endpoint: its signing secret shown once (the form sent twice adds one), then
+    # disabled. A refused URL is shown next to the URL field.
+    hook = {
+        "csrf_token": csrf,
+        "idempotency_key": "hook-1",
+        "url": "https://93.184.216.34/potluck",
+        "events": ["payout.completed", "payout.failed"],
+    }
+    made = client.post(f"/console/{platform_id}/webhooks", data=hook)
+    assert made.status_code == 200
+    assert 'data-testid="signing-secret"' in made.text
+    twice = client.post(f"/console/{platform_id}/webhooks", data=hook)
+    assert twice.status_code == 200
+    assert 'data-testid="signing-secret"' not in twice.text
+    endpoint_id = re.search(r"/webhooks/(whe_\w+)/disable", twice.text).group(1)
+    assert client.get(f"/console/{platform_id}/webhooks").text.count("/webhooks/whe_") == 1
+    local = dict(hook, idempotency_key="hook-2", url="https://127.0.0.1/hook")
+    refused = client.post(f"/console/{platform_id}/webhooks", data=local)
+    assert refused.status_code == 422
+    assert 'id="url-error"' in refused.text
+    client.post(f"/console/{platform_id}/webhooks/{endpoint_id}/disable", data={"csrf_token": csrf})
+    assert "badge-disabled" in client.get(f"/console/{platform_id}/webhooks/{endpoint_id}").text
+
     # Another person: every console page of that platform is the 404 page, posts change nothing.
     other_csrf = sign_in(potluck, client, other)
     for section in SECTIONS:
@@ -116,6 +139,15 @@ def test_another_persons_platform_is_a_404_page_and_the_key_is_shown_once(potluc
     view = get_platform(potluck, platform_id=platform_id, owner_user_id=owner)
     assert (view.key_prefix, view.status) == (prefix, "active")
     assert count(potluck, Party) == 0
+    assert client.get(f"/console/{platform_id}/webhooks/{endpoint_id}").status_code == 404
+
+    # The owner revokes the key: it stops authenticating.
+    csrf = sign_in(potluck, client, owner)
+    revoked = client.post(f"/console/{platform_id}/keys/revoke", data={"csrf_token": csrf})
+    assert revoked.status_code == 200
+    assert get_platform(potluck, platform_id=platform_id, owner_user_id=owner).status == "revoked"
+    gone = client.get("/v1/parties", headers={"Authorization": f"Bearer {new_secret}"})
+    assert gone.status_code == 401
 
 
 def test_rule_preview_is_the_exact_allocation_and_forms_sent_twice_act_once(potluck, client):
