@@ -1,6 +1,7 @@
 """Wallet pages (TestClient, SQLite and PostgreSQL): top-up through the hosted page, send with
 insufficient funds (the error next to the amount, nothing moved), the send form twice with
-one key (one transfer), another person's transfer is a 404 page, requests asked and paid."""
+one key (one transfer), a blocked payment in plain words, another person's transfer is a 404
+page, requests asked and paid."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from potluck.api.app import create_app
 from potluck.identity import passwords
+from potluck.risk import service as risk
 from potluck.wallets import service as wallets
 from potluck.wallets.models import WalletTransfer
 from potluck.web import sessions
@@ -119,6 +121,18 @@ def test_send_insufficient_then_twice_with_one_key_and_404_for_others(potluck, c
     assert re.search(r'id="to-error">nobody is known as nobody@x.org', r.text)
     r = client.post("/wallet/send", data=dict(form, idempotency_key="send-4", amount="1.234"))
     assert re.search(r'id="amount-error">EUR has 2 decimal places', r.text)
+
+    # A payment our risk checks block: said in plain words, nothing moved.
+    with potluck.db.transaction() as db:
+        risk.add_to_blocklist(
+            db, kind="user", value=carol_id, reason="test", created_by=None, now=potluck.clock.now()
+        )
+    r = client.post(
+        "/wallet/send", data=dict(form, idempotency_key="send-5", to="carol@example.com")
+    )
+    assert "Blocked by our safety checks. Nothing was sent." in r.text
+    assert available(potluck, alice_id) == 1500
+    assert available(potluck, carol_id) == 0
 
     sign_in(potluck, client, carol_id)
     r = client.get(first.headers["location"])
