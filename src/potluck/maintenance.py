@@ -67,6 +67,7 @@ def on_tick(ctx: HandlerContext, event: Event) -> None:
     from potluck.api.idempotency import purge_expired_keys_in
     from potluck.identity.service import prune_auth_attempts_in
     from potluck.ledger.service import expire_due_holds
+    from potluck.web.sessions import prune_in as prune_web_sessions_in
 
     s, now = ctx.session, ctx.now
     # First, so that nothing below can cost the chain its next link.
@@ -75,6 +76,7 @@ def on_tick(ctx: HandlerContext, event: Event) -> None:
         "auth_attempts": lambda: prune_auth_attempts_in(s, settings=ctx.app.settings, now=now),
         "idempotency_keys": lambda: purge_expired_keys_in(s, now=now),
         "holds": lambda: expire_due_holds(s, now=now),
+        "web_sessions": lambda: prune_web_sessions_in(s, now=now),
     }
     done: dict[str, int | None] = {}
     for name, step in steps.items():

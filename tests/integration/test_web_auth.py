@@ -209,3 +209,17 @@ def test_session_cookie_is_secure_behind_https(potluck):
             c for c in r.headers.get_list("set-cookie") if c.startswith("potluck_session=")
         )
         assert "secure" in [p.strip().lower() for p in cookie.split(";")]
+
+
+def test_an_expired_session_signs_nobody_in_and_is_pruned(potluck, clock):
+    from potluck.identity.service import register_user
+    from potluck.web import sessions
+
+    user = register_user(potluck, email="dee@example.com", password=PASSWORD, name="Dee")
+    token = sessions.start_session(potluck, user_id=user.id)
+    assert sessions.load_session(potluck, token).id == user.id
+    clock.advance(potluck.settings.web_session_ttl_seconds + 1)
+    assert sessions.load_session(potluck, token) is None
+    with potluck.db.transaction() as s:
+        assert sessions.prune_in(s, now=clock.now()) == 1
+    assert sessions_of(potluck) == 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from potluck.clock import utc
 from potluck.identity.models import User
@@ -72,9 +73,9 @@ def load_session(app: Potluck, token: str | None) -> WebUser | None:
     now = app.clock.now()
     with app.db.read() as s:
         row = s.execute(
-            select(WebSession, User).join(User, User.id == WebSession.user_id).where(
-                WebSession.id == sid
-            )
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.id == sid)
         ).first()
         if row is None:
             return None
@@ -102,3 +103,18 @@ def prune_sessions(app: Potluck) -> int:
     with app.db.transaction() as s:
         result = s.execute(delete(WebSession).where(WebSession.expires_at <= app.clock.now()))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def prune_in(session: Session, *, now: datetime) -> int:
+    """Expired sessions and form results older than a day, inside the caller's transaction
+    (the maintenance tick); returns how many rows went."""
+    from potluck.web.forms import KEEP_SECONDS
+    from potluck.web.models import WebFormResult
+
+    gone = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    old = session.execute(
+        delete(WebFormResult).where(
+            WebFormResult.created_at < now - timedelta(seconds=KEEP_SECONDS)
+        )
+    )
+    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(old, "rowcount", 0) or 0)
