@@ -144,7 +144,7 @@ def test_expense_form_twice_is_one_expense_and_errors_sit_next_to_fields(potluck
 
 
 def test_settle_up_export_and_import(potluck, client):
-    ann = Person(potluck, client, "ann")
+    ann, bob = Person(potluck, client, "ann"), Person(potluck, client, "bob")
     group = make_group(ann, "bob@example.com")
     ids = members(potluck, group, ann)
     r = ann.post(
@@ -177,6 +177,40 @@ def test_settle_up_export_and_import(potluck, client):
     assert "Everyone is settled up." in page
     assert "owes " not in page
     assert "gets back" not in page
+
+    # Bob pays the next one; Ann's "pay from wallet" is refused (her wallet is empty): the
+    # settlement service's error is shown and she still owes.
+    r = bob.post(
+        f"{group}/expenses",
+        {
+            "description": "Cinema",
+            "amount": "30",
+            "paid_by": ids["bob"],
+            "method": "equal",
+            "include_" + ids["ann"]: "on",
+            "include_" + ids["bob"]: "on",
+            "idempotency_key": "c",
+        },
+    )
+    assert r.status_code == 303
+    assert "Pay from wallet" in ann.get(group).text
+    r = ann.post(
+        f"{group}/settlements",
+        {
+            "from": ids["ann"],
+            "to": ids["bob"],
+            "amount": "1500",
+            "method": "wallet",
+            "idempotency_key": "wallet-1",
+        },
+    )
+    if r.status_code == 303:  # the wallet payment was tried and failed: a message says so
+        page = ann.get(r.headers["location"]).text
+        assert "The wallet payment was refused: insufficient funds." in page
+    else:
+        assert 'class="alert alert-error" role="alert"' in r.text, r.text
+        page = r.text
+    assert "owes €15.00" in page
 
     r = ann.get(f"{group}/export.csv")
     assert r.status_code == 200

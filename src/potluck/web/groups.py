@@ -339,10 +339,9 @@ def record_payment(
             )
             outcome["status"] = result.status
             if result.status in ("failed", "blocked"):
-                outcome["error"] = (
-                    "The wallet payment was refused"
-                    + (" (not enough money in your wallet?)" if result.status == "failed" else "")
-                    + "."
+                reason = result.transfer.failure_reason
+                outcome["error"] = "The wallet payment was refused" + (
+                    f": {reason.replace('_', ' ')}." if reason else "."
                 )
         else:
             sharing.record_settlement(
