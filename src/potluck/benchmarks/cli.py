@@ -471,6 +471,71 @@ def payments_command(
         console.print(f"figures written to {json_path}")
 
 
+@bench_app.command("wallets")
+def wallets_command(
+    backend: Annotated[Backend, typer.Option(help="Database(s) to measure.")] = Backend.postgresql,
+    people: Annotated[int, typer.Option(help="People paying each other.")] = 200,
+    payments: Annotated[int, typer.Option(help="Payments to make over HTTP.")] = 3000,
+    clients: Annotated[int, typer.Option(help="Client threads (one httpx client each).")] = 16,
+    workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
+    quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+    ] = None,
+) -> None:
+    """Wallet payments per second over HTTP with risk scoring (potluck serve in a subprocess)."""
+    from potluck.benchmarks import wallets as wbench
+
+    common: dict[str, Any] = {
+        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "clients": clients,
+        "workers": workers,
+    }
+    if quick:
+        opts = wbench.Options.quick(backends=common["backends"])
+    else:
+        opts = wbench.Options(people=people, payments=payments, **common)
+    with _progress() as progress:
+        report = wbench.run(opts, progress)
+    table = Table(
+        title=f"Wallet payments over HTTP (target ≥ {wbench.TARGET_PER_SECOND}/s, "
+        f"p99 < {wbench.TARGET_P99_MS:g} ms)"
+    )
+    for name in ("backend", "clients", "payments", "seconds", "per second", "p50 ms", "p99 ms"):
+        table.add_column(name)
+    for name in ("refused", "errors", "target"):
+        table.add_column(name)
+    for f in report.figures:
+        table.add_row(
+            f.backend,
+            str(f.clients),
+            f"{f.operations:,}",
+            f"{f.seconds:,.2f}",
+            f"{f.per_second:,.1f}",
+            f"{f.p50_ms}",
+            f"{f.p99_ms}",
+            str(f.refused),
+            str(f.errors),
+            "[green]PASS[/]" if wbench.ok(f) else "[red]MISS[/]",
+        )
+    console.print(table)
+    for name, outcomes in report.outcomes.items():
+        console.print(f"{name} HTTP statuses: {outcomes}")
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+    m = report.machine
+    console.print(
+        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
+        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
+    )
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 @bench_app.command("scaling")
 def scaling_command(
     orders: Annotated[int, typer.Option(help="Orders per configuration.")] = 2000,
