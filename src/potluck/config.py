@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Completed payments needed before the history is trusted."
     )
     risk_large_amount: int = Field(
-        default=50_000,
+        default=25_000,
         ge=1,
         description="A large payment, in minor units of its currency (first payments, new "
         "recipients).",

@@ -152,11 +152,29 @@ def test_dormant_account_paying_a_large_amount() -> None:
 
 
 def test_pass_through_money_mule() -> None:
-    h = history(inbound_senders_24h=PARAMS.fan_in_senders)
-    assert rules.pass_through(pay(), h, PARAMS)[0]["points"] == 35
+    h = history(inbound_senders_24h=PARAMS.fan_in_senders, inbound_amount_24h=100_000)
+    assert rules.pass_through(pay(10_000), h, PARAMS)[0]["points"] == 35
     assert rules.pass_through(pay(), history(inbound_senders_24h=1), PARAMS) == []
     paid = history(inbound_senders_24h=9, paid_recipient_before=True)
     assert rules.pass_through(pay(), paid, PARAMS) == []
+    # most of what came in leaves again within the day
+    drained = history(
+        past(30_000, ago=timedelta(minutes=20), to="user:x"),
+        inbound_senders_24h=5,
+        inbound_amount_24h=100_000,
+    )
+    r = rules.pass_through(pay(25_000), drained, PARAMS)
+    assert r[0]["points"] == 50
+    assert "55000 of the 100000" in str(r[0]["detail"])
+
+
+def test_recipient_fan_in() -> None:
+    many = history(recipient_senders_24h=PARAMS.fan_in_senders)
+    assert rules.recipient_fan_in(pay(), many, PARAMS)[0]["points"] == 25
+    few = history(recipient_senders_24h=PARAMS.fan_in_senders - 1)
+    assert rules.recipient_fan_in(pay(), few, PARAMS) == []
+    known = history(recipient_senders_24h=9, paid_recipient_before=True)
+    assert rules.recipient_fan_in(pay(), known, PARAMS) == []
 
 
 def test_blocklist_blocks_whatever_the_score() -> None:

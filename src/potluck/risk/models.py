@@ -40,6 +40,7 @@ class RiskDecision(Base):
         Index("ix_risk_decisions_payer_recipient", "payer_user_id", "recipient"),
         Index("ix_risk_decisions_recipient_created", "recipient", "created_at"),
         Index("ix_risk_decisions_subject_id", "subject_id"),
+        Index("ix_risk_decisions_created_at", "created_at"),  # analytics: counts per range
     )
 
 

@@ -54,6 +54,8 @@ class PayerHistory:
     recent: Sequence[PastPayment] = ()  # newest first, within the look-back window
     paid_recipient_before: bool = False  # a completed payment to this recipient, ever
     inbound_senders_24h: int = 0  # distinct people who paid the payer in the last 24 hours
+    inbound_amount_24h: int = 0  # what they paid (any currency: a mule rarely mixes them)
+    recipient_senders_24h: int = 0  # distinct people who paid the recipient (a person) in 24 h
     blocklist_hits: Sequence[tuple[str, str, str]] = ()  # (kind, value, reason)
 
 
@@ -65,7 +67,7 @@ class RiskParams:
     block_threshold: int = 80
     amount_multiple: float = 5.0
     min_history: int = 3
-    large_amount: int = 50_000
+    large_amount: int = 25_000
     velocity_10m_count: int = 5
     velocity_24h_count: int = 20
     velocity_24h_amount: int = 200_000
@@ -265,25 +267,50 @@ def new_device(p: Payment, h: PayerHistory, params: RiskParams) -> list[Reason]:
 
 
 def dormant_account(p: Payment, h: PayerHistory, params: RiskParams) -> list[Reason]:
-    """An account quiet for a month that suddenly pays a large amount (account takeover)."""
+    """An account quiet for a month that suddenly pays a large amount (account takeover).
+
+    Without recent payments there is no amount history to compare with, so dormancy itself
+    is the signal, and it weighs as much as a far-off amount would."""
     if not is_large(p, h, params):
         return []
     if h.recent and h.recent[0].created_at > p.now - timedelta(days=30):
         return []
     if h.account_created_at is None or p.now - h.account_created_at < timedelta(days=30):
         return []
-    return [_reason("dormant_account", 15, "no payment in 30 days, then a large amount")]
+    return [_reason("dormant_account", 25, "no payment in 30 days, then a large amount")]
 
 
 def pass_through(p: Payment, h: PayerHistory, params: RiskParams) -> list[Reason]:
-    """Money received from many people just now, paid on to someone new (a money mule)."""
+    """Money received from many people just now, paid on to someone new (a money mule);
+    more when what left in the day is most of what came in."""
     if h.paid_recipient_before or h.inbound_senders_24h < params.fan_in_senders:
+        return []
+    day = p.now - timedelta(hours=24)
+    out = p.amount + sum(
+        x.amount for x in h.recent if x.created_at > day and x.outcome not in FAILED_OUTCOMES
+    )
+    detail = f"received from {h.inbound_senders_24h} people in 24 hours, paying a new recipient"
+    if h.inbound_amount_24h and 2 * out >= h.inbound_amount_24h:
+        return [
+            _reason(
+                "pass_through",
+                50,
+                f"{detail}; {out} of the {h.inbound_amount_24h} received paid out again",
+            )
+        ]
+    return [_reason("pass_through", 35, detail)]
+
+
+def recipient_fan_in(p: Payment, h: PayerHistory, params: RiskParams) -> list[Reason]:
+    """Paying, for the first time, a person whom many others have just paid (the collecting
+    end of a scam or a mule)."""
+    if h.paid_recipient_before or h.recipient_senders_24h < params.fan_in_senders:
         return []
     return [
         _reason(
-            "pass_through",
-            35,
-            f"received from {h.inbound_senders_24h} people in 24 hours, paying a new recipient",
+            "recipient_fan_in",
+            25,
+            f"first payment to {p.recipient}, paid by {h.recipient_senders_24h} people in 24 hours",
         )
     ]
 
@@ -309,6 +336,7 @@ RULES: tuple[Rule, ...] = (
     new_device,
     dormant_account,
     pass_through,
+    recipient_fan_in,
 )
 
 

@@ -85,7 +85,9 @@ _PAID_BEFORE = (
     )
     .limit(1)
 )
-_INBOUND_SENDERS = select(func.count(func.distinct(_d.payer_user_id))).where(
+_INBOUND_SENDERS = select(
+    func.count(func.distinct(_d.payer_user_id)), func.coalesce(func.sum(_d.amount), 0)
+).where(
     _d.recipient == bindparam("recipient"),
     _d.created_at > bindparam("since"),
     _d.outcome == "completed",
@@ -95,9 +97,9 @@ _INBOUND_SENDERS = select(func.count(func.distinct(_d.payer_user_id))).where(
 def load_history(
     session: Session, app: Potluck, payment: rules.Payment, *, params: rules.RiskParams
 ) -> rules.PayerHistory:
-    """The payer's snapshot: three to five indexed reads (by primary key, by (kind, value),
-    by (payer, created_at), then only when needed by (payer, recipient) and (recipient,
-    created_at))."""
+    """The payer's snapshot: three indexed reads (by primary key, by (kind, value), by (payer,
+    created_at)), and for a recipient the payer has not paid before one or two more by
+    (recipient, created_at); by (payer, recipient) only when the history read is full."""
     from potluck.identity.service import find_user_in
 
     settings = app.settings
@@ -134,23 +136,23 @@ def load_history(
             ).first()
             is not None
         )
-    inbound = 0
-    if not paid_before:  # only the pass-through rule needs it, and only for new recipients
-        inbound = (
-            conn.execute(
-                _INBOUND_SENDERS,
-                {
-                    "recipient": f"user:{payment.payer_user_id}",
-                    "since": payment.now - timedelta(hours=24),
-                },
-            ).scalar_one()
-            or 0
-        )
+    inbound, inbound_amount, recipient_senders = 0, 0, 0
+    if not paid_before:  # the fan-in rules only concern new recipients
+        day = payment.now - timedelta(hours=24)
+        inbound, inbound_amount = conn.execute(
+            _INBOUND_SENDERS, {"recipient": f"user:{payment.payer_user_id}", "since": day}
+        ).one()
+        if to_user is not None:
+            recipient_senders = conn.execute(
+                _INBOUND_SENDERS, {"recipient": payment.recipient, "since": day}
+            ).one()[0]
     return rules.PayerHistory(
         account_created_at=user.created_at if user is not None else None,
         recent=recent,
         paid_recipient_before=paid_before,
-        inbound_senders_24h=inbound,
+        inbound_senders_24h=int(inbound or 0),
+        inbound_amount_24h=int(inbound_amount or 0),
+        recipient_senders_24h=int(recipient_senders or 0),
         blocklist_hits=[(h[0], h[1], h[2]) for h in hits],
     )
 

@@ -4,7 +4,8 @@ the risk rules (``potluck bench risk``; docs/benchmarks.md "Risk scoring").
 Normal people pay friends and merchants they already know, at their own rhythm and around
 their own typical amount, with the things real people do that look odd: a big payment now and
 then (rent, a holiday), a new friend or shop, splitting a bill among several people within
-minutes, a new phone, a payment that fails for want of funds and is retried. Three fraud
+minutes, a host collecting money from several friends and paying a shop the total (before or
+after collecting), a new phone, a payment that fails for want of funds and is retried. Three fraud
 patterns are injected on top:
 
 - ``card_testing``: an account opened hours earlier fires many tiny payments to one to three
@@ -130,6 +131,9 @@ def generate(
         person.contacts += rng.sample(shops, k=rng.randint(1, 4))
     for person in people:
         data.payments.extend(_normal_payments(rng, person, people, shops, end))
+    by_id = {p.user.id: p for p in people}
+    for person in people:
+        data.payments.extend(_collections(rng, person, by_id, shops, end))
     fresh = _FreshAccounts(seed, data)
     for k in range(card_testing):
         data.payments.extend(_card_testing(rng, k, fresh, end))
@@ -203,6 +207,53 @@ def _normal_payments(
                         person.device,
                         rng.random() < 0.8,
                         LEGIT,
+                    )
+                )
+        day += timedelta(days=1)
+    return [p for p in out if p.at < end]
+
+
+def _collections(
+    rng: random.Random,
+    host: _Person,
+    by_id: dict[str, _Person],
+    shops: list[str],
+    end: datetime,
+) -> list[SyntheticPayment]:
+    """A host collects money from several friends (a group gift, a shared holiday, a dinner)
+    and pays a shop the total: before the friends pay them back, or after collecting."""
+    out: list[SyntheticPayment] = []
+    friends = [by_id[c[5:]] for c in host.contacts if c.startswith("user:") and c[5:] in by_id]
+    begin = max(START, host.user.created_at + timedelta(days=2))
+    if len(friends) < 2 or begin >= end:
+        return out
+    day = begin.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        if rng.random() < host.rate_per_day * 0.02:
+            at = _daytime(rng, day)
+            payers = rng.sample(friends, k=min(len(friends), rng.randint(2, 6)))
+            share = max(500, int(_lognormal(rng, 3_000, 0.6)))
+            paid = 0
+            for f in payers:
+                if f.user.created_at >= at:
+                    continue
+                t = at + timedelta(minutes=rng.uniform(2, 180))
+                out.append(
+                    SyntheticPayment(
+                        t, f.user.id, f"user:{host.user.id}", share, CURRENCY, f.device, True, LEGIT
+                    )
+                )
+                paid += share
+            shop = rng.choice(shops) if rng.random() < 0.5 else rng.choice(host.contacts)
+            when = (
+                at - timedelta(minutes=rng.uniform(5, 120))
+                if rng.random() < 0.5
+                else at + timedelta(hours=rng.uniform(3.1, 8))
+            )
+            if paid and when >= begin:
+                out.append(
+                    SyntheticPayment(
+                        when, host.user.id, shop, paid + share, CURRENCY, host.device, True, LEGIT
                     )
                 )
         day += timedelta(days=1)

@@ -50,6 +50,7 @@ def upgrade() -> None:
             "ix_risk_decisions_recipient_created", ["recipient", "created_at"], unique=False
         )
         batch_op.create_index("ix_risk_decisions_subject_id", ["subject_id"], unique=False)
+        batch_op.create_index("ix_risk_decisions_created_at", ["created_at"], unique=False)
 
     op.create_table(
         "risk_reviews",
@@ -91,6 +92,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_risk_reviews_status_id")
     op.drop_table("risk_reviews")
     with op.batch_alter_table("risk_decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_risk_decisions_created_at")
         batch_op.drop_index("ix_risk_decisions_subject_id")
         batch_op.drop_index("ix_risk_decisions_recipient_created")
         batch_op.drop_index("ix_risk_decisions_payer_recipient")
