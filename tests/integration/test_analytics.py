@@ -10,12 +10,14 @@ from datetime import UTC, datetime, time, timedelta
 import pyarrow.parquet as pq
 import pytest
 import typer
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from potluck.analytics.cli import analytics_app
 from potluck.analytics.export import export
 from potluck.api.app import create_app
+from potluck.identity import passwords
 from potluck.identity.service import promote_user
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
@@ -46,6 +48,13 @@ SEED = [
 PAYOUT = 400
 # A marketplace order recorded on day 1 through the API: 10000 EUR, 10 % to the courier.
 ORDER = 10_000
+
+
+@pytest.fixture(autouse=True)
+def cheap_passwords(monkeypatch):
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture
@@ -203,8 +212,8 @@ def test_figures_equal_the_seeded_sums_and_exports_read_back(
     assert bad.exit_code == 2
 
 
-def test_analytics_is_for_admins_and_checks_its_range(potluck, client):
-    _, user_h = person(potluck, "ada")
+def test_admins_only_range_checked_and_real_wallet_payments_count_once(potluck, client):
+    ada, user_h = person(potluck, "ada")
     _, admin_h = person(potluck, "root")
     promote_user(potluck, email="root@example.com")
     params = {"from": "2026-01-01", "to": "2026-01-31"}
@@ -225,14 +234,11 @@ def test_analytics_is_for_admins_and_checks_its_range(potluck, client):
         r = client.get("/v1/admin/analytics", params=bad, headers=admin_h)
         assert r.status_code == 422, (bad, r.text)
 
-
-def test_real_wallet_payments_count_once(potluck, client):
-    """Through the wallets product itself: a payment to a person is one transfer, one to a
-    merchant two legs (money book, platform book), counted once."""
+    # Through the wallets product itself: a payment to a person is one transfer, one to a
+    # merchant two legs (money book, platform book), counted once.
     from potluck.wallets import service as wallets
     from tests.integration.test_wallets_helpers import fund
 
-    ada, _ = person(potluck, "ada")
     person(potluck, "bob")
     _, headers = platform_headers(potluck, "Eats")
     merchant = make_party(client, headers, "Pizzeria")
@@ -241,8 +247,6 @@ def test_real_wallet_payments_count_once(potluck, client):
         for i, to in enumerate(("bob@example.com", merchant)):
             wallets.send(s, potluck, payer_user_id=ada, to=to, amount=1000 + i,
                          currency="EUR", client_id=f"t{i}", now=potluck.clock.now())  # fmt: skip
-    _, admin_h = person(potluck, "root")
-    promote_user(potluck, email="root@example.com")
     today = potluck.clock.now().date().isoformat()
     r = client.get("/v1/admin/analytics", params={"from": today, "to": today}, headers=admin_h)
     daily = {d["product"]: (d["count"], d["volume"]) for d in r.json()["daily"]}
