@@ -197,6 +197,8 @@ def test_merchant_platforms_get_webhooks_and_a_real_wallet_payment_tells_people(
         assert t in webhooks.DELIVERABLE_EVENTS
     emit(potluck, "transfer.completed",
          transfer(from_user_id=ada, to_party_id=party, platform_id=platform_id))  # fmt: skip
+    (paid,) = inbox(client, ada_h)
+    assert paid["body"] == 'You paid €12.50 to Pizzeria ("pizza").'
     emit(potluck, "fraud.flagged", {
         "decision_id": "rsk_1", "subject_id": "wtr_9", "payer_user_id": ada,
         "recipient": f"party:{party}", "amount": 70000, "currency": "EUR", "score": 90,

@@ -50,6 +50,19 @@ def _name(ctx: HandlerContext, user_id: str | None) -> str:
     return row.name or row.email
 
 
+def _merchant(ctx: HandlerContext, party_id: str | None, platform_id: str | None) -> str:
+    """A merchant party's name (through marketplace), else "the merchant"."""
+    from potluck.errors import DomainError
+    from potluck.marketplace.parties import get_party
+
+    if not party_id or not platform_id:
+        return "the merchant"
+    try:
+        return get_party(ctx.session, party_id, platform_id=platform_id).name
+    except DomainError:
+        return "the merchant"
+
+
 def _tell(
     ctx: HandlerContext,
     user_id: str | None,
@@ -96,7 +109,7 @@ def on_transfer_completed(ctx: HandlerContext, event: Event) -> None:
         )
         to = _name(ctx, d["to_user_id"])
     else:
-        to = "the merchant"
+        to = _merchant(ctx, d.get("to_party_id"), d.get("platform_id"))
     _tell(
         ctx,
         d.get("from_user_id"),
