@@ -157,6 +157,7 @@ def test_pass_through_money_mule() -> None:
     assert rules.pass_through(pay(), history(inbound_senders_24h=1), PARAMS) == []
     paid = history(inbound_senders_24h=9, paid_recipient_before=True)
     assert rules.pass_through(pay(), paid, PARAMS) == []
+    assert rules.pass_through(pay(10_000, to="party:pty_shop"), h, PARAMS) == []  # a purchase
     # most of what came in leaves again within the day
     drained = history(
         past(30_000, ago=timedelta(minutes=20), to="user:x"),

@@ -281,8 +281,12 @@ def dormant_account(p: Payment, h: PayerHistory, params: RiskParams) -> list[Rea
 
 
 def pass_through(p: Payment, h: PayerHistory, params: RiskParams) -> list[Reason]:
-    """Money received from many people just now, paid on to someone new (a money mule);
-    more when what left in the day is most of what came in."""
+    """Money received from many people just now, paid on to a new person (a money mule);
+    more when what left in the day is most of what came in. Paying a merchant party (an
+    onboarded business) is a purchase, not a cash-out: a host who collected from friends
+    pays the shop."""
+    if not p.recipient.startswith("user:"):
+        return []
     if h.paid_recipient_before or h.inbound_senders_24h < params.fan_in_senders:
         return []
     day = p.now - timedelta(hours=24)
