@@ -118,6 +118,44 @@ def test_expense_form_twice_is_one_expense_and_errors_sit_next_to_fields(potluck
     shares = dict(re.findall(r'data-share="(\w+)">([^<]+)<', r.text))
     assert shares == {ids["ann"]: "€30.00", ids["bob"]: "€15.00", ids["cy"]: "€15.00"}
     assert expenses(potluck, group, ann) == []
+    # every other split method, through the same preview
+    a, b, c = ids["ann"], ids["bob"], ids["cy"]
+    cases = [
+        ({"method": "equal", f"include_{a}": "on", f"include_{b}": "on"}, ["€30.00", "€30.00"]),
+        ({"method": "exact", f"value_{a}": "10", f"value_{b}": "50"}, ["€10.00", "€50.00"]),
+        (
+            {"method": "shares", f"value_{a}": "2", f"value_{b}": "1", f"value_{c}": "1"},
+            ["€30.00", "€15.00", "€15.00"],
+        ),
+        (
+            {
+                "method": "adjustment",
+                f"include_{a}": "on",
+                f"include_{b}": "on",
+                f"value_{b}": "-6",
+            },
+            ["€33.00", "€27.00"],
+        ),
+        (
+            {
+                "method": "itemized",
+                "item_amount_0": "40",
+                f"item_0_{a}": "on",
+                "item_amount_1": "10",
+                f"item_1_{a}": "on",
+                f"item_1_{b}": "on",
+                "tax": "10",
+            },
+            ["€54.00", "€6.00"],
+        ),
+    ]
+    for fields, expected in cases:
+        base = {k: v for k, v in form.items() if not k.startswith("value_")}
+        r = ann.post(f"{group}/expenses/preview", base | fields)
+        assert re.findall(r'data-share="\w+">([^<]+)<', r.text) == expected, fields
+    r = ann.post(f"{group}/expenses/preview", form | {"method": "exact", f"value_{c}": "1"})
+    assert "The amounts add up to €76.00, not €60.00." in r.text
+    assert expenses(potluck, group, ann) == []
 
     # refusals next to their field, what was typed kept
     r = ann.post(f"{group}/expenses", form | {"amount": "12.345"})
@@ -127,7 +165,7 @@ def test_expense_form_twice_is_one_expense_and_errors_sit_next_to_fields(potluck
     r = ann.post(f"{group}/expenses", form | {"value_" + ids["bob"]: "lots"})
     assert "not a percentage" in error_next_to(r.text, "value_" + ids["bob"])
     r = ann.post(f"{group}/expenses", form | {"value_" + ids["bob"]: "20"})  # 95 %
-    assert "sum to" in error_next_to(r.text, "method")
+    assert error_next_to(r.text, "method") == "The percentages add up to 95 %, not 100 %."
     assert expenses(potluck, group, ann) == []
 
     # the same form twice (a double click, a retry): one expense, the same page both times

@@ -214,3 +214,24 @@ def form_field(field: str | None, split: ExpenseSplit | None) -> str:
     if field.startswith("paid_by"):
         return "paid_by"
     return field
+
+
+def plain_message(code: str, message: str, data: ExpenseInput, currency: str) -> str:
+    """A service refusal in the words of the form (amounts as typed, not minor units)."""
+    from potluck.web.pages import money
+
+    split = data.split
+    total = sum(s.value or 0 for s in split.shares)
+    if code == "split_does_not_sum" and split.method == "exact":
+        return (
+            f"The amounts add up to {money(total, currency)}, not {money(data.amount, currency)}."
+        )
+    if code == "split_does_not_sum" and split.method == "percent":
+        return f"The percentages add up to {Decimal(total) / 100:g} %, not 100 %."
+    if code == "split_does_not_sum" and split.method == "itemized":
+        items = sum(i.amount for i in split.items) + split.tax + split.tip
+        return (
+            f"The items, tax and tip add up to {money(items, currency)}, "
+            f"not {money(data.amount, currency)}."
+        )
+    return message

@@ -31,6 +31,7 @@ from potluck.web.expense_form import (
     METHOD_LABELS,
     VALUE_HINTS,
     FormError,
+    plain_message,
     read_expense_form,
 )
 from potluck.web.expense_form import form_field as expense_form_field
@@ -442,7 +443,7 @@ def preview_expense(
     except FormError as exc:
         problems = exc.errors
     except DomainError as exc:
-        problems = {"__all__": exc.message}
+        problems = {"__all__": plain_message(exc.code, exc.message, data, group.currency)}
     names = {m.id: m.name for m in group.members}
     return render(
         request,
@@ -490,12 +491,13 @@ def create_expense(
         if exc.status == 404:
             raise
         field = expense_form_field(exc.field, data.split)
+        message = plain_message(exc.code, exc.message, data, group.currency)
         return _new_expense_page(
             request,
             user.id,
             group_id,
             status_code=422,
-            errors={field: exc.message},
+            errors={field: message},
             values=_values(form),
         )
     return redirect(url, flash=f"Expense “{data.description}” added.")
