@@ -64,6 +64,7 @@ def test_admin_sees_status_reviews_and_analytics_and_nobody_else_does(page, serv
     _no_violations(page)
 
     page.get_by_role("link", name="Risk reviews").click()
+    page.wait_for_url("**/admin/reviews")
     review = page.locator("section.review", has_text="€600.00 from Mallory")
     assert review.locator(".score").inner_text().isdigit()
     assert review.get_by_text("(account_age)").is_visible()
@@ -75,7 +76,8 @@ def test_admin_sees_status_reviews_and_analytics_and_nobody_else_does(page, serv
         assert wallets.get_transfer(s, held.id).status == "completed"
 
     page.get_by_role("link", name="Analytics").click()
-    assert page.get_by_test_id("fraud-rate").is_visible()
+    page.wait_for_url("**/admin/analytics")
+    page.get_by_test_id("fraud-rate").wait_for()
     drawn = page.evaluate(
         "() => ['chart-volume', 'chart-count', 'chart-fraud', 'chart-merchants']"
         ".map(id => Chart.getChart(id) !== undefined)"
