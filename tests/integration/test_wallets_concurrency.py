@@ -23,22 +23,6 @@ from tests.integration.test_wallets_helpers import available, fund, person, quic
 pytestmark = pytest.mark.postgres_only
 
 
-def _permissive_risk(potluck):
-    """Velocity and newness rules off: the random payments are mostly allowed."""
-    potluck.settings = potluck.settings.model_copy(
-        update={
-            "risk_velocity_10m_count": 1_000_000,
-            "risk_velocity_24h_count": 1_000_000,
-            "risk_velocity_24h_amount": 10**15,
-            "risk_new_account_days": 0,
-            "risk_failed_count": 1_000_000,
-            "risk_fan_in_senders": 1_000_000,
-            "risk_large_amount": 10**12,
-            "risk_amount_multiple": 10**6,
-        }
-    )
-
-
 def test_concurrent_approve_and_reject_have_exactly_one_outcome(potluck, monkeypatch):
     ann, _ = person(potluck, "ann")
     bob, _ = person(potluck, "bob")
@@ -100,14 +84,20 @@ def test_concurrent_approve_and_reject_have_exactly_one_outcome(potluck, monkeyp
     assert (a.total, a.held, b.total) == (10_000 - completed, 0, completed)
 
 
+def _allow(session, app, **kw):
+    return risk.Decision(id="", score=0, action="allow", reasons=[])
+
+
 PEOPLE = 100
 PAYMENTS = 5_000
 THREADS = 16
 START = 10_000
 
 
-def test_random_concurrent_payments_conserve_money(potluck):
-    _permissive_risk(potluck)
+def test_random_concurrent_payments_conserve_money(potluck, monkeypatch):
+    # Risk's own concurrency is risk's test; here every payment is allowed at once (the
+    # scoring's five statements would double this test's time on a loaded machine).
+    monkeypatch.setattr(wallets, "_score", _allow)
     rng = random.Random(7)
     people = quick_people(potluck, PEOPLE)
     now = potluck.clock.now()
