@@ -437,8 +437,13 @@ def preview_expense(
     group = ctx["group"]
     shares: list[tuple[str, int]] = []
     problems: dict[str, str] = {}
+    # The shares need an amount and a split, not a description yet.
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields["description"] = fields.get("description", "").strip() or "preview"
     try:
-        data = _read(form, group, ctx["me"])
+        if not fields.get("amount", "").strip():
+            raise FormError({})  # nothing typed yet: the hint, not an error
+        data = _read(fields, group, ctx["me"])
         shares = split_expense(data.amount, data.split, [m.id for m in group.members])
     except FormError as exc:
         problems = exc.errors
