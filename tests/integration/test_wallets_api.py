@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from potluck.api.app import create_app
 from potluck.identity.service import create_platform
+from potluck.ledger import service as ledger
 from potluck.ledger.tables import _TRANSFERS
 from potluck.marketplace.parties import create_party
 from potluck.payments import sandbox_control
@@ -209,3 +210,48 @@ def test_a_top_up_webhook_delivered_three_times_credits_once(client, potluck):
     assert [(t["kind"], t["status"], t["amount"]) for t in history] == [
         ("top_up", "succeeded", 5_000)
     ]
+
+
+def test_review_and_block_answers_and_a_merchant_payment(client, potluck, monkeypatch):
+    from potluck.risk import service as risk
+
+    ann, ah = person(potluck, "ann")
+    bob, _ = person(potluck, "bob")
+    fund(potluck, ann, 5_000)
+    action = {"now": "review"}
+
+    def decide(session, app, **kw):
+        reasons = [{"rule": "test", "points": 60, "detail": "stub"}]
+        return risk.Decision(id="", score=60, action=action["now"], reasons=reasons)
+
+    monkeypatch.setattr(wallets, "_score", decide)
+    r = pay(client, ah, to=bob, amount=1_000)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "in_review"
+    assert client.get("/v1/wallet", headers=ah).json()["balances"] == [
+        {"currency": "EUR", "total": 5_000, "available": 4_000, "held": 1_000}
+    ]
+    action["now"] = "block"
+    blocked = problem(pay(client, ah, to=bob, amount=1_000), 403, "payment_blocked")
+    assert blocked["reasons"] == [{"rule": "test", "points": 60, "detail": "stub"}]
+    assert [e["transfer_id"] for e in events(potluck, "transfer.in_review")] == [r.json()["id"]]
+
+    action["now"] = "allow"
+    view, _ = create_platform(potluck, name="Eats")
+    with potluck.db.transaction() as s:
+        shop = create_party(
+            s,
+            platform_id=view.id,
+            name="Pizza",
+            kind="merchant",
+            currency="EUR",
+            now=potluck.clock.now(),
+        )
+    r = pay(client, ah, to=shop.id, amount=1_500)
+    assert r.status_code == 201, r.text
+    assert (r.json()["to_party_id"], r.json()["platform_id"]) == (shop.id, view.id)
+    [completed] = events(potluck, "transfer.completed")
+    assert completed["to_party_id"] == shop.id
+    assert completed["to_user_id"] is None
+    with potluck.db.read() as s:
+        assert ledger.get_account(s, shop.wallet_account_id).total == 1_500
