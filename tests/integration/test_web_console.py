@@ -240,6 +240,10 @@ def test_rule_preview_is_the_exact_allocation_and_forms_sent_twice_act_once(potl
     over = dict(rules, **{"rules.0.value": "99"})  # 99 % + 3.33 % > 100 %
     assert client.post(f"/console/{pid}/rules", data=over).status_code == 422
     assert count(potluck, SplitRuleSet) == 0
+    no_js = client.post(f"/console/{pid}/rules", data=dict(rules, action="preview"))
+    assert no_js.status_code == 200  # the Preview button without JavaScript: no save
+    assert 'data-testid="preview-total" data-amount="3337"' in no_js.text
+    assert count(potluck, SplitRuleSet) == 0
 
     for _ in range(2):  # saved twice with one form: one version
         saved = client.post(f"/console/{pid}/rules", data=rules, follow_redirects=False)
