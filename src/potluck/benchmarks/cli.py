@@ -630,7 +630,9 @@ def risk_command(
         f"score_payment (with its insert): p50 {report.score_ms['p50']:.3f} ms, p99 "
         f"{report.score_ms['p99']:.3f} ms; scoring without the insert over "
         f"{report.latency_calls:,} calls: p50 {report.evaluate_ms['p50']:.3f} ms, p99 "
-        f"{report.evaluate_ms['p99']:.3f} ms (target p99 < 2 ms)"
+        f"{report.evaluate_ms['p99']:.3f} ms (target p99 < 2 ms); CPU time of those calls: "
+        f"p50 {report.evaluate_cpu_ms['p50']:.3f} ms, p99 {report.evaluate_cpu_ms['p99']:.3f} ms "
+        f"(load average {report.load_average})"
     )
     for note in report.notes:
         console.print(note)

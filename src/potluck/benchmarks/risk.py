@@ -15,6 +15,7 @@ that history, as they would be in production.
 from __future__ import annotations
 
 import heapq
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -93,9 +94,13 @@ class Report:
     rule_hits: dict[str, dict[str, int]]  # rule -> {"legit": n, "fraud": n}
     score_ms: dict[str, float]  # score_payment incl. its insert: p50, p99
     evaluate_ms: dict[str, float]  # scoring without the insert: p50, p99
+    # the same calls' CPU time in this thread (SQLite runs in it): the cost without the waits
+    # for a core that a loaded machine adds to wall time
+    evaluate_cpu_ms: dict[str, float]
     latency_calls: int
     thresholds: dict[str, int]
     seconds: float
+    load_average: float
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -198,10 +203,11 @@ def replay(app: Potluck, data: Dataset, opts: Options, progress: Progress | None
     n = max(opts.latency_calls, 1)
     advance = progress.start("score without insert", n) if progress else None
     eval_times: list[float] = []
+    eval_cpu: list[float] = []
     with app.db.read() as s:
         for k in range(n):
             p = data.payments[k % len(data.payments)]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             service.evaluate_payment(
                 s,
                 app,
@@ -213,6 +219,7 @@ def replay(app: Potluck, data: Dataset, opts: Options, progress: Progress | None
                 now=p.at,
             )
             eval_times.append(time.perf_counter() - t0)
+            eval_cpu.append(time.thread_time() - c0)
             if advance and k % 100 == 99:
                 advance(100)
     seconds = time.perf_counter() - started
@@ -255,12 +262,14 @@ def replay(app: Potluck, data: Dataset, opts: Options, progress: Progress | None
         rule_hits=dict(sorted(rule_hits.items())),
         score_ms=_ms(score_times),
         evaluate_ms=_ms(eval_times),
+        evaluate_cpu_ms=_ms(eval_cpu),
         latency_calls=len(eval_times),
         thresholds={
             "review": settings.risk_review_threshold,
             "block": settings.risk_block_threshold,
         },
         seconds=round(seconds, 2),
+        load_average=round(os.getloadavg()[0], 1),
         notes=[
             f"{len(data.payments)} payments scored; the {len(idx)} from day "
             f"{opts.warmup_days} on are measured ({LEGIT}: {n_legit}, fraud: {n_fraud})"
