@@ -79,9 +79,6 @@ class Server:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _require_chromium()
-    # argon2 at its production cost makes every sign-up ~0.1 s of CPU: cheap parameters here.
-    original = passwords._hasher
-    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     path = tmp_path_factory.mktemp("browser") / "potluck.db"
     url = f"sqlite:///{path}"
     upgrade(url)
@@ -117,7 +114,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         thread.join(timeout=30)
         sock.close()
         app.db.dispose()
-        passwords._hasher = original
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its production cost makes every sign-up ~0.1 s of CPU: cheap parameters
+    while a browser test runs (only then: other tests in this process keep the real ones)."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture(scope="session")
