@@ -222,6 +222,7 @@ def test_settle_up_export_and_import(potluck, client):
         f"{group}/expenses",
         {
             "description": "Cinema",
+            "category": "fun",
             "amount": "30",
             "paid_by": ids["bob"],
             "method": "equal",
@@ -232,6 +233,12 @@ def test_settle_up_export_and_import(potluck, client):
     )
     assert r.status_code == 303
     assert "Pay from wallet" in ann.get(group).text
+    # the expense filters: category, member, dates
+    fun = ann.get(f"{group}?category=fun").text
+    assert "<td>Cinema</td>" in fun
+    assert "<td>Taxi</td>" not in fun
+    assert "<td>Taxi</td>" in ann.get(f"{group}?member={ids['ann']}").text
+    assert "No expenses match these filters" in ann.get(f"{group}?from=2999-01-01").text
     r = ann.post(
         f"{group}/settlements",
         {
