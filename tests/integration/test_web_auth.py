@@ -210,6 +210,23 @@ def test_session_cookie_is_secure_behind_https(potluck):
         )
         assert "secure" in [p.strip().lower() for p in cookie.split(";")]
 
+        # the identity service's sign-in limit applies to the web form too
+        client.cookies.delete("potluck_session")
+        page = client.get("/signin").text
+        for _ in range(potluck.settings.login_max_per_email):
+            r = client.post(
+                "/signin",
+                data={"csrf_token": csrf_of(page), "email": "cy@example.com", "password": "no!"},
+            )
+            assert r.status_code == 422
+        r = client.post(
+            "/signin",
+            data={"csrf_token": csrf_of(page), "email": "cy@example.com", "password": PASSWORD},
+        )
+        assert r.status_code == 429
+        assert "too many sign-in attempts" in r.text
+        assert int(r.headers["retry-after"]) > 0
+
 
 def test_an_expired_session_signs_nobody_in_and_is_pruned(potluck, clock):
     from potluck.identity.service import register_user
