@@ -4,6 +4,7 @@ by recording a payment, export and Splitwise import. Runs on SQLite and PostgreS
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -319,3 +320,39 @@ def test_the_same_form_sent_at_the_same_time_runs_once(potluck, client):
     assert len(results) == 2
     assert results[0] == results[1]
     assert len(expenses(potluck, f"/groups/{group_id}", ann)) == 1
+
+
+def test_type_it_previews_the_parse_and_saves_what_was_previewed(potluck, client):
+    ann = Person(potluck, client, "ann")
+    group = make_group(ann, "bob@example.com", "cy@example.com")
+    ids = members(potluck, group, ann)
+    text = "I paid 90 for dinner with bob and cy, bob had wine for 20"
+    # htmx: the partial; without JavaScript: the whole page with the parse in it
+    partial = ann.post(f"{group}/parse", {"text": text}, headers={"HX-Request": "true"})
+    page = ann.post(f"{group}/parse", {"text": text})
+    for r in (partial, page):
+        assert r.status_code == 200
+        shares = dict(re.findall(r'data-share="(\w+)">([^<]+)<', r.text))
+        assert shares == {ids["ann"]: "€23.34", ids["bob"]: "€43.33", ids["cy"]: "€23.33"}
+    assert "<html" not in partial.text
+    assert "<html" in page.text
+    assert expenses(potluck, group, ann) == []
+
+    proposal = re.search(r'name="proposal" value="([^"]+)"', partial.text).group(1)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', partial.text).group(1)
+    form = {"proposal": html.unescape(proposal), "text": text, "idempotency_key": key}
+    for _ in range(2):  # sent twice: saved once
+        r = ann.post(f"{group}/expenses/parsed", form)
+        assert r.status_code == 303
+        assert r.headers["location"] == group
+    (saved,) = expenses(potluck, group, ann)
+    assert saved.amount == 9000
+    assert sorted(saved.owed) == sorted([(ids["ann"], 2334), (ids["bob"], 4333), (ids["cy"], 2333)])
+    # a proposal that is not a valid create request is refused on the page, nothing saved
+    r = ann.post(
+        f"{group}/expenses/parsed",
+        form | {"proposal": '{"amount": 1.5}', "idempotency_key": "other"},
+    )
+    assert r.status_code == 422
+    assert "could not be saved" in error_next_to(r.text, "text")
+    assert len(expenses(potluck, group, ann)) == 1

@@ -512,43 +512,39 @@ def create_expense(
 def parse_text(
     request: Request, group_id: str, user: CurrentWebUser, form: CheckedForm
 ) -> Response:
-    """The plain-language parse of the "type it" box (htmx partial; writes nothing)."""
+    """The plain-language parse of the "type it" box (writes nothing): an htmx partial, or,
+    without JavaScript, the add-expense page with the parse in it."""
     app = app_of(request)
     ctx = _expense_ctx(request, user.id, group_id)
     group, me = ctx["group"], ctx["me"]
     text = _text(form, "text")
+    result: dict[str, Any] = {"text": text}
     if not text:
-        return render(
-            request,
-            "groups/_parse.html",
-            group=group,
-            problem="Type what happened, like “I paid 90 for dinner with Bob and Ann”.",
-        )
-    refs = [MemberRef(m.id, m.name, m.email) for m in group.members]
-    try:
-        proposal, source = llm.parse(
-            text,
-            members=refs,
-            me=me.id,
-            today=app.clock.now().date(),
-            currency=group.currency,
-            settings=app.settings,
-        )
-    except DomainError as exc:
-        return render(request, "groups/_parse.html", group=group, problem=exc.message, text=text)
-    shares = owed(proposal, [m.id for m in group.members])
-    body = proposal_read(proposal)
-    return render(
-        request,
-        "groups/_parse.html",
-        group=group,
-        text=text,
-        proposal=proposal,
-        shares=shares,
-        names={m.id: m.name for m in group.members},
-        proposal_json=body.model_dump_json(exclude_none=True),
-        source=source,
-    )
+        result["problem"] = "Type what happened, like “I paid 90 for dinner with Bob and Ann”."
+    else:
+        refs = [MemberRef(m.id, m.name, m.email) for m in group.members]
+        try:
+            proposal, source = llm.parse(
+                text,
+                members=refs,
+                me=me.id,
+                today=app.clock.now().date(),
+                currency=group.currency,
+                settings=app.settings,
+            )
+        except DomainError as exc:
+            result["problem"] = exc.message
+        else:
+            result |= {
+                "proposal": proposal,
+                "shares": owed(proposal, [m.id for m in group.members]),
+                "names": {m.id: m.name for m in group.members},
+                "proposal_json": proposal_read(proposal).model_dump_json(exclude_none=True),
+                "source": source,
+            }
+    if request.headers.get("hx-request"):
+        return render(request, "groups/_parse.html", group=group, **result)
+    return _new_expense_page(request, user.id, group_id, parsed=True, text_value=text, **result)
 
 
 @router.post("/groups/{group_id}/expenses/parsed")
