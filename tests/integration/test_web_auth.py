@@ -157,7 +157,7 @@ def test_csrf_is_refused_without_the_token_and_errors_sit_next_to_their_fields(p
             },
         )
         assert r.status_code == 422
-        assert error_next_to(r.text, "email") == "not a valid email address"
+        assert error_next_to(r.text, "email") == "Not a valid email address."
         assert 'value="Bob"' in r.text
         r = client.post(
             "/signup",
@@ -224,7 +224,7 @@ def test_session_cookie_is_secure_behind_https(potluck):
             data={"csrf_token": csrf_of(page), "email": "cy@example.com", "password": PASSWORD},
         )
         assert r.status_code == 429
-        assert "too many sign-in attempts" in r.text
+        assert "Too many sign-in attempts" in r.text
         assert int(r.headers["retry-after"]) > 0
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from potluck.money import MoneyError, parse_amount
 from potluck.sharing.groups import MemberView
 from potluck.splits.expense import METHODS, ExpenseSplit, Item, Share
+from potluck.web.pages import money, sentence
 
 ITEM_ROWS = 4
 METHOD_LABELS = {
@@ -76,7 +77,7 @@ def _money(raw: str, currency: str, field: str, errors: dict[str, str]) -> int |
     try:
         return parse_amount(raw, currency)
     except MoneyError as exc:
-        errors[field] = str(exc)
+        errors[field] = sentence(str(exc))
         return None
 
 
@@ -147,7 +148,7 @@ def read_expense_form(
                 try:
                     value = _percent_bps(raw)
                 except ValueError as exc:
-                    errors[f"value_{m.id}"] = str(exc)
+                    errors[f"value_{m.id}"] = sentence(str(exc))
             else:
                 try:
                     value = int(raw)
@@ -218,7 +219,6 @@ def form_field(field: str | None, split: ExpenseSplit | None) -> str:
 
 def plain_message(code: str, message: str, data: ExpenseInput, currency: str) -> str:
     """A service refusal in the words of the form (amounts as typed, not minor units)."""
-    from potluck.web.pages import money
 
     split = data.split
     total = sum(s.value or 0 for s in split.shares)
@@ -234,4 +234,4 @@ def plain_message(code: str, message: str, data: ExpenseInput, currency: str) ->
             f"The items, tax and tip add up to {money(items, currency)}, "
             f"not {money(data.amount, currency)}."
         )
-    return message
+    return sentence(message)

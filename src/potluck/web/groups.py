@@ -43,6 +43,7 @@ from potluck.web.pages import (
     field_errors,
     redirect,
     render,
+    sentence,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -195,7 +196,7 @@ def _import(
             request,
             "groups/import.html",
             status_code=422,
-            errors={field: exc.message},
+            errors={field: sentence(exc.message)},
             values=values,
             currencies=CURRENCIES,
         )
@@ -301,7 +302,7 @@ def add_member(
             user.id,
             group_id,
             status_code=422,
-            errors={"email": exc.message},
+            errors={"email": sentence(exc.message)},
             values={"email": email},
         )
     return redirect(url, flash=f"{email} added.")
@@ -368,7 +369,7 @@ def record_payment(
             user.id,
             group_id,
             status_code=exc.status if exc.status < 500 else 422,
-            settle_error=exc.message,
+            settle_error=sentence(exc.message),
         )
     if outcome.get("error"):
         return redirect(url, flash=outcome["error"], kind="error")
@@ -533,7 +534,7 @@ def parse_text(
                 settings=app.settings,
             )
         except DomainError as exc:
-            result["problem"] = exc.message
+            result["problem"] = sentence(exc.message)
         else:
             result |= {
                 "proposal": proposal,
@@ -590,7 +591,7 @@ def create_parsed_expense(
     except (DomainError, MoneyError) as exc:
         if isinstance(exc, DomainError) and exc.status == 404:
             raise
-        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        message = sentence(exc.message if isinstance(exc, DomainError) else str(exc))
         return _new_expense_page(
             request,
             user.id,

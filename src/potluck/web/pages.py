@@ -221,20 +221,30 @@ def safe_next(url: str | None, default: str = "/") -> str:
 # --- rendering --------------------------------------------------------------------------
 
 
+def sentence(message: str) -> str:
+    """A service's message as a sentence for people: capital first letter, final stop."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message[-1] in ".!?" else message + "."
+
+
 def field_errors(exc: BaseException) -> dict[str, str]:
     """Errors by form field name (``"__all__"``: not about one field), in plain words."""
     if isinstance(exc, DomainError):
-        return {exc.field or "__all__": exc.message}
+        return {exc.field or "__all__": sentence(exc.message)}
     if isinstance(exc, ValidationError | RequestValidationError):
         out: dict[str, str] = {}
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
             name = loc[0] if loc else "__all__"
-            out.setdefault(name, str(err.get("msg", "not valid")).removeprefix("Value error, "))
+            message = str(err.get("msg", "not valid")).removeprefix("Value error, ")
+            out.setdefault(name, sentence(message))
         return out
     if isinstance(exc, MoneyError):
-        return {"amount": str(exc)}
-    return {"__all__": str(exc) or "something went wrong"}
+        return {"amount": sentence(str(exc))}
+    return {"__all__": sentence(str(exc) or "something went wrong")}
 
 
 def render(
