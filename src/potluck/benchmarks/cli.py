@@ -665,7 +665,15 @@ def rbench_table(report: Any) -> Table:
         f"{report.recall:.1%}",
         f"{report.precision:.1%}",
     )
-    table.add_row("legit", f"{report.legit:,}", f"{report.false_positives:,}", "", "", "", "")
+    table.add_row(
+        "legit",
+        f"{report.legit:,}",
+        f"{report.false_positives:,}",
+        f"{report.legit_blocked:,}",
+        f"{report.legit_reviewed:,}",
+        "",
+        "",
+    )
     return table
 
 

@@ -87,6 +87,8 @@ class Report:
     flagged: int
     true_positives: int
     false_positives: int
+    legit_blocked: int
+    legit_reviewed: int
     precision: float
     recall: float
     false_positive_rate: float
@@ -255,6 +257,8 @@ def replay(app: Potluck, data: Dataset, opts: Options, progress: Progress | None
         flagged=sum(flagged.values()),
         true_positives=tp,
         false_positives=fp,
+        legit_blocked=sum(1 for i in idx if actions[i] == "block" and not data.payments[i].fraud),
+        legit_reviewed=sum(1 for i in idx if actions[i] == "review" and not data.payments[i].fraud),
         precision=round(_ratio(tp, tp + fp), 4),
         recall=round(_ratio(tp, n_fraud), 4),
         false_positive_rate=round(_ratio(fp, n_legit), 4),
