@@ -257,6 +257,12 @@ def test_settle_up_export_and_import(potluck, client):
         assert 'class="alert alert-error" role="alert"' in r.text, r.text
         page = r.text
     assert "owes €15.00" in page
+    # the dashboard: what Ann owes and is owed across her groups, and the recent activity
+    dashboard = ann.get("/dashboard").text
+    assert 'You owe <span class="amount-owe">€15.00</span>' in dashboard
+    assert 'You are owed <span class="amount-owed">€0.00</span>' in dashboard
+    assert "bob added “Cinema” (€30.00) in Flat" in dashboard
+    assert "bob paid ann €15.00 in Flat" in dashboard
 
     r = ann.get(f"{group}/export.csv")
     assert r.status_code == 200

@@ -44,7 +44,8 @@ def describe_activity(a: sharing.ActivityView, names: dict[str, str], group: str
     d: dict[str, Any] = a.data
     actor = names.get(a.actor_member_id or "", "Someone")
     if a.type.startswith("expense."):
-        verb = a.type.removeprefix("expense.")
+        action = a.type.removeprefix("expense.")
+        verb = {"created": "added", "updated": "changed"}.get(action, action)
         amount = money(d.get("amount"), str(d.get("currency", "")))
         return f"{actor} {verb} “{d.get('description', '')}” ({amount}) in {group}"
     if a.type == "settlement.recorded":

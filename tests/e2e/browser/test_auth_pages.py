@@ -6,6 +6,11 @@ from tests.e2e.browser.conftest import PASSWORD, screenshot, sign_out, sign_up
 
 
 def test_sign_up_out_and_in_again_with_the_error_next_to_the_field(page):
+    page.goto("/signup")
+    page.keyboard.press("Tab")  # keyboard first: the skip link, visible when focused
+    skip = page.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("el => el === document.activeElement")
+    assert skip.is_visible()
     email = sign_up(page, "Dana")
     assert page.get_by_role("heading", name="Hello, Dana").is_visible()
     sign_out(page)
