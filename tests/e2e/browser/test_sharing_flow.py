@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.browser.conftest import screenshot, sign_up
+from potluck.identity.service import register_user
+from tests.e2e.browser.conftest import PASSWORD, screenshot, sign_up, unique_email
 
 
-def test_sign_up_create_group_type_an_expense_and_settle_up(page):
+def test_sign_up_create_group_type_an_expense_and_settle_up(page, server):
+    # Bob and Ann have accounts (emails of their own: other tests share this database)
+    bob, ann = unique_email("bob"), unique_email("ann")
+    register_user(server.app, email=bob, password=PASSWORD, name="Bob")
+    register_user(server.app, email=ann, password=PASSWORD, name="Ann")
     page.goto("/signin")
     screenshot(page, "signin")
     sign_up(page, "Cara")
@@ -17,7 +22,7 @@ def test_sign_up_create_group_type_an_expense_and_settle_up(page):
 
     page.get_by_role("link", name="Groups", exact=True).click()
     page.get_by_label("Group name").fill("Trip")
-    page.get_by_label("Members' emails").fill("bob@example.com, ann@example.com")
+    page.get_by_label("Members' emails").fill(f"{bob}, {ann}")
     page.get_by_role("button", name="Create group").click()
     page.wait_for_url(re.compile(r"/groups/grp_\w+$"))
     group_url = page.url
@@ -38,7 +43,7 @@ def test_sign_up_create_group_type_an_expense_and_settle_up(page):
         row.locator("td").first.inner_text(): row.locator("td").last.inner_text()
         for row in parsed.locator("tbody tr").all()
     }
-    assert shares == {"Cara": "€23.34", "bob": "€43.33", "ann": "€23.33"}, shares
+    assert shares == {"Cara": "€23.34", "Bob": "€43.33", "Ann": "€23.33"}, shares
     # The form's live preview (htmx): equal shares of what is typed, before anything is saved.
     page.get_by_label("What was it for?").fill("Taxi")
     page.get_by_label("Amount (EUR)").fill("30")
