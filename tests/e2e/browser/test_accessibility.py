@@ -20,6 +20,7 @@ PAGES = [
     ("groups", "/groups"),
     ("group", "{group}"),
     ("add-expense", "{group}/expenses/new"),
+    ("import", "/groups/import"),
 ]
 
 
