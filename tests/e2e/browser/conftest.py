@@ -125,8 +125,11 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(server: Server) -> Iterator[Any]:
+    """One Chromium per test module, not per session: Playwright's sync API keeps an asyncio
+    loop running in the main thread while it is open, and tests of other modules that the
+    same xdist worker runs next (anyio.run, asyncio.run) must not find it there."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
