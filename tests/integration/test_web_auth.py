@@ -240,3 +240,34 @@ def test_an_expired_session_signs_nobody_in_and_is_pruned(potluck, clock):
     with potluck.db.transaction() as s:
         assert sessions.prune_in(s, now=clock.now()) == 1
     assert sessions_of(potluck) == 0
+
+
+def test_an_unexpected_error_on_a_page_is_an_html_page_and_on_the_api_problem_json(
+    potluck, monkeypatch
+):
+    from potluck.web import home
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(home, "list_notifications", broken)
+    with TestClient(create_app(potluck), raise_server_exceptions=False) as client:
+        sign_up(client, "Ada", "ada@example.com")
+        page = client.get("/dashboard")
+        assert page.status_code == 500
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Something went wrong on our side" in page.text
+        assert page.headers["x-request-id"] in page.text
+        assert "boom" not in page.text  # no internals shown
+
+    from potluck.notify import inbox
+
+    monkeypatch.setattr(inbox, "list_notifications", broken)
+    with TestClient(create_app(potluck), raise_server_exceptions=False) as client:
+        sign_up(client, "Bo", "bo@example.com")
+        token = client.post(
+            "/v1/auth/token", json={"email": "bo@example.com", "password": PASSWORD}
+        ).json()["access_token"]
+        api = client.get("/v1/notifications", headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 500
+        assert api.headers["content-type"] == "application/problem+json"

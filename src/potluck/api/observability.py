@@ -165,7 +165,13 @@ class RequestContextMiddleware:
                 error_log.exception(
                     "unhandled_exception", method=scope["method"], path=scope["path"]
                 )
-                response = unexpected_error_response(exc)
+                response: Any = unexpected_error_response(exc)
+                # The web app (web/pages.py) answers its own paths with an HTML page.
+                page = getattr(
+                    getattr(scope.get("app"), "state", None), "unexpected_error_page", None
+                )
+                if page is not None:
+                    response = page(scope["path"], response.status_code, request_id) or response
                 await response(scope, receive, send_with_id)
             finally:
                 duration = time.perf_counter() - begin

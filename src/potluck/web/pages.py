@@ -313,6 +313,34 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "errors/error.html", status_code=status, message=message)
 
 
+_UNEXPECTED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Potluck</title></head>
+<body><main><h1>{title}</h1><p>{message}</p>
+<p>Nothing was changed by the request that failed. <a href="/dashboard">Back to the
+dashboard</a>. Reference: <code>{request_id}</code></p></main></body></html>
+"""
+
+
+def unexpected_error_page(path: str, status: int, request_id: str) -> HTMLResponse | None:
+    """The page for an exception no handler caught (the API's middleware asks): a plain page
+    that needs neither templates nor the database, which may be what failed; None for API
+    paths, which keep problem+json."""
+    if path.startswith(API_PREFIXES):
+        return None
+    if status == 503:
+        title, message = "Potluck is briefly unavailable", "Please try again in a moment."
+    elif status == 409:
+        title, message = "Someone changed this at the same time", "Please try again."
+    else:
+        title, message = "Something went wrong on our side", "We have logged it."
+    return HTMLResponse(
+        _UNEXPECTED.format(title=title, message=message, request_id=request_id),
+        status_code=status,
+    )
+
+
 # --- wiring -----------------------------------------------------------------------------
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
@@ -364,6 +392,7 @@ def install(app: FastAPI) -> None:
         message = "; ".join(f"{k}: {v}" for k, v in field_errors(exc).items())
         return await anyio.to_thread.run_sync(error_page, request, 422, message)
 
+    app.state.unexpected_error_page = unexpected_error_page
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(CsrfRefused, _csrf)
     app.add_exception_handler(DomainError, _domain)
