@@ -40,14 +40,21 @@ def _money(data: dict[str, Any]) -> str:
     return format_money(int(data["amount"]), str(data["currency"]))
 
 
+def _people(ctx: HandlerContext, *user_ids: str | None) -> dict[str, tuple[str, str]]:
+    """``{user id: (how they are named to another, their email)}`` for the known ones, in one
+    read: the display name, else the email."""
+    wanted = sorted({u for u in user_ids if u})
+    if not wanted:
+        return {}
+    rows = ctx.session.execute(
+        select(User.id, User.name, User.email).where(User.id.in_(wanted))
+    ).all()
+    return {r.id: (r.name or r.email, r.email) for r in rows}
+
+
 def _name(ctx: HandlerContext, user_id: str | None) -> str:
     """How a person is named to another: their display name, else their email."""
-    if not user_id:
-        return "someone"
-    row = ctx.session.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
-    if row is None:
-        return "someone"
-    return row.name or row.email
+    return _people(ctx, user_id).get(user_id or "", ("someone", ""))[0]
 
 
 def _merchant(ctx: HandlerContext, party_id: str | None, platform_id: str | None) -> str:
@@ -72,18 +79,22 @@ def _tell(
     body: str,
     event: Event,
     data: dict[str, Any],
+    address: str | None = None,
 ) -> None:
+    """An inbox message; queued as an email too only while SMTP is configured (``address``:
+    the person's email when the caller read it already)."""
     if not user_id:
         return
     notify(
         ctx.session,
         user_id=user_id,
-        email=None,
+        email=address,
         kind=kind,
         title=title,
         body=body,
         data={"event_id": event.id, **data},
         now=ctx.now,
+        send_email=bool(ctx.app.settings.smtp_host),
     )
 
 
@@ -96,28 +107,33 @@ def on_transfer_completed(ctx: HandlerContext, event: Event) -> None:
     d = event.data
     amount = _money(d)
     keep = {k: d.get(k) for k in ("transfer_id", "amount", "currency")}
-    if d.get("to_user_id"):
+    payer, payee = d.get("from_user_id"), d.get("to_user_id")
+    known = _people(ctx, payer, payee)  # both names and addresses in one read
+    nobody = ("someone", None)
+    if payee:
         _tell(
             ctx,
-            d["to_user_id"],
+            payee,
             kind="wallet.money_received",
             title=f"You received {amount}",
-            body=f"{_name(ctx, d.get('from_user_id'))} sent you {amount}{_note(d)}. "
+            body=f"{known.get(payer or '', nobody)[0]} sent you {amount}{_note(d)}. "
             "It is in your wallet.",
             event=event,
             data=keep,
+            address=known.get(payee, nobody)[1],
         )
-        to = _name(ctx, d["to_user_id"])
+        to = known.get(payee, nobody)[0]
     else:
         to = _merchant(ctx, d.get("to_party_id"), d.get("platform_id"))
     _tell(
         ctx,
-        d.get("from_user_id"),
+        payer,
         kind="wallet.payment_sent",
         title=f"You paid {amount}",
         body=f"You paid {amount} to {to}{_note(d)}.",
         event=event,
         data=keep,
+        address=known.get(payer or "", nobody)[1],
     )
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from potluck.api.deps import AppDep, CurrentUser
@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class NotificationView:
     id: str
@@ -65,28 +68,35 @@ def notify(
     body: str,
     data: dict[str, Any],
     now: datetime,
+    send_email: bool = True,
 ) -> str:
     """Leave a message for a person (by user id, else by email); returns its id. With an
-    address (``email``, else the user's own), the message is queued as an email too."""
+    address (``email``, else the user's own) and ``send_email``, the message is queued as an
+    email too (notify's handlers pass whether SMTP is configured: no address is looked up and
+    no email row is written while it is not)."""
     if user_id is None and email is None:
         raise ValueError("a notification needs a user_id or an email")
     address = email
-    if address is None and user_id is not None:
+    if send_email and address is None and user_id is not None:
         address = session.scalar(select(User.email).where(User.id == user_id))
     nid = new_id("ntf")
-    session.add(
-        Notification(
-            id=nid,
-            user_id=user_id,
-            email=None if user_id is not None else email,
-            kind=kind,
-            title=title[:200],
-            body=body[:2000],
-            data=data,
-            created_at=now,
-        )
+    session.execute(
+        insert(_NOTIFICATIONS),
+        [
+            {
+                "id": nid,
+                "user_id": user_id,
+                "email": None if user_id is not None else email,
+                "kind": kind,
+                "title": title[:200],
+                "body": body[:2000],
+                "data": data,
+                "created_at": now,
+                "read_at": None,
+            }
+        ],
     )
-    if address:
+    if address and send_email:
         email_outbox.enqueue(
             session, notification_id=nid, to=address, subject=title, body=body, now=now
         )
