@@ -54,6 +54,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
         out["secret_key"] = "shown once at creation; `potluck platforms create` makes another"  # noqa: S105
         out.update(load_marketplace_demo(app, platform_id))
         out.update(load_checkout_demo(app, platform_id, user_id))
+        out.update(load_people_demo(app, user_id))
         return out
     platform, secret = create_platform(app, name=DEMO_PLATFORM, owner_user_id=user_id)
     out["platform"] = f"{platform.name} ({platform.id})"
@@ -101,6 +102,7 @@ def load_demo(app: Potluck) -> dict[str, Any]:
     out["balances"] = "Alice 75.00 EUR (10.00 held), Bob 25.00 EUR"
     out.update(load_marketplace_demo(app, platform.id))
     out.update(load_checkout_demo(app, platform.id, user_id))
+    out.update(load_people_demo(app, user_id))
     return out
 
 
@@ -290,3 +292,92 @@ def load_checkout_demo(app: Potluck, platform_id: str, host_user_id: str) -> dic
     )
     total = format_money(view.total, view.currency)
     return {"group order": f"{view.id} {total}, {view.status}: {shares}"}
+
+
+DEMO_FRIENDS = (("ana@potluck.test", "Ana"), ("ben@potluck.test", "Ben"))
+DEMO_TRIP = "Lisbon trip"
+DEMO_TRIP_EXPENSES = (
+    ("Dinner at the harbour", 9_600, "food", 0),
+    ("Tram tickets", 2_250, "transport", 1),
+    ("Apartment", 36_000, "lodging", 2),
+)
+
+
+def load_people_demo(app: Potluck, user_id: str) -> dict[str, str]:
+    """What a person sees on the web app: friends Ana and Ben (same password), a sharing group
+    with three expenses paid by each of them, and a wallet topped up through the sandbox from
+    which the demo person paid Ana. Loaded once; later runs only show it."""
+    from potluck.identity.service import register_user
+    from potluck.money import format_money
+    from potluck.payments import sandbox_control
+    from potluck.sharing import service as sharing
+    from potluck.sharing.models import SharingGroup
+    from potluck.wallets import service as wallets
+
+    with app.db.read() as s:
+        known = set(
+            s.execute(
+                select(User.email).where(User.email.in_([e for e, _ in DEMO_FRIENDS]))
+            ).scalars()
+        )
+        group_id = s.execute(
+            select(SharingGroup.id).where(
+                SharingGroup.created_by == user_id, SharingGroup.name == DEMO_TRIP
+            )
+        ).scalar()
+    for email, name in DEMO_FRIENDS:
+        if email not in known:
+            register_user(app, email=email, password=DEMO_PASSWORD, name=name)
+    if group_id is None:
+        now = app.clock.now()
+        with app.db.transaction() as s:
+            group = sharing.create_group(
+                s,
+                user_id=user_id,
+                name=DEMO_TRIP,
+                currency=CURRENCY,
+                emails=[e for e, _ in DEMO_FRIENDS],
+                now=now,
+            )
+            group_id = group.id
+            members = sorted(group.members, key=lambda m: m.email != DEMO_EMAIL)
+            for description, amount, category, payer in DEMO_TRIP_EXPENSES:
+                sharing.create_expense(
+                    s,
+                    user_id=user_id,
+                    group_id=group.id,
+                    description=description,
+                    amount=amount,
+                    category=category,
+                    paid_by=[(members[payer].id, amount)],
+                    now=now,
+                )
+            top_up = wallets.create_top_up(
+                s, app, user_id=user_id, amount=10_000, currency=CURRENCY, now=now
+            )
+        sandbox_control.pay(app, top_up.intent_id)
+        app.bus.drain()
+        with app.db.transaction() as s:
+            wallets.send(
+                s,
+                app,
+                payer_user_id=user_id,
+                to=DEMO_FRIENDS[0][0],
+                amount=1_250,
+                currency=CURRENCY,
+                note="Coffee and pastéis",
+                client_id="demo-pays-ana",
+                now=app.clock.now(),
+            )
+        app.bus.drain()
+    with app.db.read() as s:
+        balances = sharing.group_balances(s, group_id, user_id=user_id)
+        wallet = wallets.balances(s, user_id=user_id)
+    owed = ", ".join(f"{b.member.name} {format_money(b.balance, CURRENCY)}" for b in balances)
+    held = ", ".join(format_money(b.total, b.currency) for b in wallet) or "empty"
+    friends = ", ".join(e for e, _ in DEMO_FRIENDS)
+    return {
+        "friends": f"{friends} (password: the demo person's)",
+        "sharing group": f"{DEMO_TRIP} ({group_id}): {owed}",
+        "wallet": f"{DEMO_EMAIL}: {held} (topped up 100.00, paid Ana 12.50)",
+    }

@@ -50,13 +50,20 @@ def test_demo_loads_once_and_audit_passes(database_url, db):
     assert "split completed" in first.stdout
     assert "40.00 EUR to Trattoria Roma: completed" in first.stdout
     assert "Trattoria Roma 14.32 EUR" in first.stdout
+    # The people part: friends, a sharing group, a wallet that paid Ana.
+    assert "Lisbon trip" in first.stdout
+    assert "Demo Person -€63.50, Ana -€137.00, Ben €200.50" in first.stdout
+    assert "demo@potluck.test: €87.50" in first.stdout
     second = potluck_cli(database_url, "demo")
     assert second.returncode == 0, second.stderr
     assert "already exists" in second.stdout
     assert "Trattoria Roma 14.32 EUR" in second.stdout
+    assert "demo@potluck.test: €87.50" in second.stdout
     with db.read() as s:
         assert s.execute(text("SELECT count(*) FROM platforms")).scalar_one() == 1
-        assert s.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM users")).scalar_one() == 3
+        assert s.execute(text("SELECT count(*) FROM sharing_groups")).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM wallet_transfers")).scalar_one() == 1
         assert s.execute(text("SELECT count(*) FROM parties")).scalar_one() == 3
         assert s.execute(text("SELECT count(*) FROM payouts")).scalar_one() == 1
     audit = potluck_cli(database_url, "ledger", "audit")
