@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import anyio
 import structlog
 from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -188,10 +190,6 @@ def _claim(
     s: Session, app: Potluck, scope: str, key: str, h: str, lease_seconds: float
 ) -> Decision:
     now = app.clock.now()
-    row = s.execute(select(_T).where(_key_filter(scope, key)).with_for_update()).first()
-    decision = _decide(row, h, now)
-    if decision.action != "claimable":
-        return decision
     lease = now + timedelta(seconds=lease_seconds)
     # Every claim starts a run, a takeover included, so the key's lifetime starts again: a key
     # taken over just before it expired must not expire under the running request (a retry
@@ -206,7 +204,22 @@ def _claim(
         "created_at": now,
         "expires_at": now + timedelta(seconds=app.settings.idempotency_ttl_seconds),
     }
-    if row is None:
+    # A new key (the usual case) is claimed by one statement: the insert that does nothing
+    # when the key has a row already (then read and decided on, under its row lock).
+    dialect_insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    claimed = s.execute(
+        dialect_insert(_T)
+        .values(scope=scope, key=key, **values)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(_T.c.key)
+    ).first()
+    if claimed is not None:
+        return Decision("run", lease=lease)
+    row = s.execute(select(_T).where(_key_filter(scope, key)).with_for_update()).first()
+    decision = _decide(row, h, now)
+    if decision.action != "claimable":
+        return decision
+    if row is None:  # deleted (released) since the insert: claim it again
         s.execute(insert(_T).values(scope=scope, key=key, **values))
     else:
         s.execute(update(_T).where(_key_filter(scope, key)).values(**values))
