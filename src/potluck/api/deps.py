@@ -58,11 +58,11 @@ async def current_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    from potluck.identity.service import principal_from_token
+    from potluck.identity.service import cached_principal, principal_from_token
 
     app = get_app(request)
     token = bearer_token(request)
-    principal = app.principals.get(token) if token else None
+    principal = cached_principal(app, token) if token else None
     if principal is None and token:
         principal = await anyio.to_thread.run_sync(principal_from_token, app, token)
     if principal is None:

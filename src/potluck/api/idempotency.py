@@ -412,9 +412,9 @@ class IdempotencyMiddleware:
         token = bearer_token(Request(scope))
         principal: Principal | None = None
         if token:
-            from potluck.identity.service import principal_from_token
+            from potluck.identity.service import cached_principal, principal_from_token
 
-            principal = self.potluck.principals.get(token) or await anyio.to_thread.run_sync(
+            principal = cached_principal(self.potluck, token) or await anyio.to_thread.run_sync(
                 principal_from_token, self.potluck, token
             )
         if principal is not None:

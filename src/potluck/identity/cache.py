@@ -8,6 +8,10 @@ What it costs: a key revoked or rotated in *another* process keeps working there
 ``ttl`` seconds (``POTLUCK_AUTH_CACHE_SECONDS``; 0 turns the cache off). In the process that
 revokes, rotates or changes a role, the cache is cleared at once. Only successful lookups are
 remembered: a new key works immediately, and a wrong one always reaches the database.
+
+A person's access token is checked every time (signature and times, against the app's clock:
+no I/O); only the person behind it (name and role) is remembered, by user id, so an expired
+token is refused at once and a role change in another process applies within ``ttl``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class PrincipalCache:
             if len(self._entries) >= _MAX_ENTRIES:
                 self._entries.clear()  # bounded memory; the next lookups refill it
             self._entries[self._key(token)] = (time.monotonic() + self.ttl, principal)
+
+    def get_user(self, user_id: str) -> Principal | None:
+        """The person behind a verified access token, if seen within ``ttl``."""
+        return self.get("user:" + user_id)
+
+    def put_user(self, user_id: str, principal: Principal) -> None:
+        self.put("user:" + user_id, principal)
 
     def clear(self) -> None:
         with self._lock:
