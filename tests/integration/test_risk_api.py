@@ -240,3 +240,23 @@ def test_blocklist_api_and_cli(potluck, client, monkeypatch):
     assert removed.exit_code == 0, removed.output
     with potluck.db.read() as s:
         assert risk.list_blocklist(s, kind=None, limit=10, starting_after=None) == ([], False)
+
+
+def test_a_payment_scored_for_review_that_the_wallet_cannot_cover_leaves_no_review(potluck, client):
+    ann, _ = person(potluck, "ann")
+    bob, _ = person(potluck, "bob")
+    _, admin_h = _admin(potluck)
+    fund(potluck, ann, 1_000)
+    potluck.settings = potluck.settings.model_copy(update={"risk_review_threshold": 20})
+    failed = _send(potluck, ann, bob, 5_000)  # held for review, but the wallet has 10.00
+    held = _send(potluck, ann, bob, 500)
+    assert (failed.status, held.status) == ("failed", "in_review")
+
+    pending = client.get("/v1/risk/reviews", params={"status": "pending"}, headers=admin_h)
+    assert [p["subject_id"] for p in pending.json()["data"]] == [held.id]
+    closed = client.get("/v1/risk/reviews", params={"status": "closed"}, headers=admin_h)
+    (review,) = closed.json()["data"]
+    assert (review["subject_id"], review["note"]) == (failed.id, "the payment failed before review")
+    r = client.post(f"/v1/risk/reviews/{review['id']}/approve", json={}, headers=admin_h)
+    assert (r.status_code, r.json()["code"]) == (409, "review_already_resolved")
+    assert available(potluck, ann).available == 500  # only the held payment is held

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from potluck.risk.service import BlocklistView, DecisionView, ReviewView
 
-ReviewStatus = Literal["pending", "approved", "rejected"]
+ReviewStatus = Literal["pending", "approved", "rejected", "closed"]
 BlocklistKind = Literal["user", "device", "email"]
 
 

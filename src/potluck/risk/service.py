@@ -33,7 +33,7 @@ Action = Literal["allow", "review", "block"]
 Outcome = Literal["completed", "failed", "blocked", "in_review", "rejected"]
 OUTCOMES: frozenset[str] = frozenset({"completed", "failed", "blocked", "in_review", "rejected"})
 BLOCKLIST_KINDS: frozenset[str] = frozenset({"user", "device", "email"})
-ReviewStatus = Literal["pending", "approved", "rejected"]
+ReviewStatus = Literal["pending", "approved", "rejected", "closed"]
 
 
 class RiskError(DomainError):
@@ -287,6 +287,14 @@ def record_outcome(session: Session, *, decision_id: str, outcome: Outcome, now:
     )
     if result.rowcount == 0:
         raise RiskError("not_found", f"no risk decision {decision_id}", status=404)
+    if outcome in ("failed", "blocked"):
+        # Scored "review", but nothing was held (the wallet could not cover it): there is
+        # nothing for a reviewer to approve, so the review leaves the queue, closed.
+        session.execute(
+            update(RiskReview)
+            .where(RiskReview.decision_id == decision_id, RiskReview.status == "pending")
+            .values(status="closed", note=f"the payment {outcome} before review", resolved_at=now)
+        )
 
 
 # --- decisions and reviews (administrators) --------------------------------------------
