@@ -31,7 +31,7 @@ from potluck.payouts import service as payouts
 from potluck.payouts import states as payout_states
 from potluck.splits import SplitRules
 from potluck.web import console_rules
-from potluck.web.forms import run_once
+from potluck.web.forms import form_values, run_once, submit_once
 from potluck.web.pages import (
     CheckedForm,
     CurrentWebUser,
@@ -99,10 +99,6 @@ def party_names(parties: list[marketplace.PartyView]) -> dict[str, str]:
     return {p.id: p.name for p in parties}
 
 
-def _form_values(form: FormData) -> dict[str, str]:
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-
-
 def _text(form: FormData, name: str, limit: int = 500) -> str:
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
@@ -150,7 +146,7 @@ def create_platform(request: Request, user: CurrentWebUser, form: CheckedForm) -
             platforms=rows,
             has_more=more,
             errors={"name": str(exc)},
-            values=_form_values(form),
+            values=form_values(form),
         )
     first, url = _claim(request, user, form, "/console")
     if not first:
@@ -286,25 +282,16 @@ def create_party(
         )
         return f"/console/{platform.id}/parties"
 
-    try:
-        if errors:
-            raise _FormInvalid()
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except _FormInvalid:
+    if errors:
         return _parties_page(
-            request, platform, status_code=422, errors=errors, values=_form_values(form)
+            request, platform, status_code=422, errors=errors, values=form_values(form)
         )
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
         return _parties_page(
-            request, platform, status_code=422, errors=field_errors(exc), values=_form_values(form)
+            request, platform, status_code=422, errors=field_errors(url), values=form_values(form)
         )
     return redirect(url, flash=f"Party {name} added.")
-
-
-class _FormInvalid(Exception):
-    """The form has errors found before any service call."""
 
 
 # ---------------------------------------------------------------- split rules
@@ -394,7 +381,7 @@ def rules_preview(
 ) -> Response:
     """The live preview (htmx partial): the allocation of the sample amount. No writes."""
     platform = owned_platform(request, user, platform_id)
-    typed = console_rules.read_form(_form_values(form))
+    typed = console_rules.read_form(form_values(form))
     with app_of(request).db.read() as s:
         names = party_names(all_parties(s, platform.id))
     _, preview = _checked_preview(request, platform, typed)
@@ -417,7 +404,7 @@ def save_rules(
     (the editor without JavaScript)."""
     platform = owned_platform(request, user, platform_id)
     app = app_of(request)
-    typed = console_rules.read_form(_form_values(form))
+    typed = console_rules.read_form(form_values(form))
     split, preview = _checked_preview(request, platform, typed)
     if split is None or form.get("action") == "preview":
         return _editor(
@@ -437,12 +424,9 @@ def save_rules(
         )
         return f"/console/{platform.id}/rules?currency={typed.currency}"
 
-    try:
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
-        typed.errors[typed.error_for(exc.field)] = exc.message
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
+        typed.errors[typed.error_for(url.field)] = url.message
         return _editor(request, platform, typed, status_code=422, preview=preview)
     message = "Split rules saved."
     if versions:
@@ -497,7 +481,7 @@ def record_order(
     """Record a test order, split by the platform's current rules for its currency."""
     platform = owned_platform(request, user, platform_id)
     app = app_of(request)
-    values = _form_values(form)
+    values = form_values(form)
     order_id = _text(form, "order_id", 100)
     currency = _text(form, "currency", 8).upper()
     errors: dict[str, str] = {}
@@ -529,12 +513,9 @@ def record_order(
         )
         return f"/console/{platform.id}/orders/{order.id}"
 
-    try:
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
-        found = field_errors(exc)
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
+        found = field_errors(url)
         if "split" in found:
             found["__all__"] = found.pop("split")
         return _orders_page(request, platform, status_code=422, errors=found, values=values)
@@ -676,7 +657,7 @@ def create_webhook(
     url = _text(form, "url", 3000)
     description = _text(form, "description", 2000) or None
     events = [e for e in form.getlist("events") if isinstance(e, str)]
-    values = _form_values(form)
+    values = form_values(form)
     errors: dict[str, str] = {}
     if not url:
         errors["url"] = "enter the address Potluck should send events to"
@@ -703,16 +684,13 @@ def create_webhook(
         created.append((endpoint, secret))
         return f"/console/{platform.id}/webhooks/{endpoint.id}"
 
-    try:
-        target = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
+    target = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(target, DomainError):
         return _webhooks_page(
             request,
             platform,
             status_code=422,
-            errors=field_errors(exc),
+            errors=field_errors(target),
             values=values,
             chosen=events,
         )

@@ -15,14 +15,15 @@ key with the effect, so the corrected form may be sent again with the same key.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from potluck.errors import DomainError
 from potluck.web.models import WebFormResult
 
 if TYPE_CHECKING:
@@ -86,6 +87,26 @@ def run_once(app: Potluck, *, user_id: str, key: object, effect: Callable[[Sessi
         if done is None:
             raise
         return done
+
+
+def submit_once(
+    app: Potluck, *, user_id: str, form: Mapping[str, Any], effect: Callable[[Session], str]
+) -> str | DomainError:
+    """``run_once`` under the form's own ``idempotency_key``: the URL to show next, or the
+    service's refusal (a ``DomainError``) for the page to show on the form again. A 404
+    refusal (what the form acts on is not there, or not the user's) is raised: the 404 page.
+    """
+    try:
+        return run_once(app, user_id=user_id, key=form.get("idempotency_key"), effect=effect)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        return exc
+
+
+def form_values(form: Mapping[str, Any]) -> dict[str, str]:
+    """The form's text fields as typed (to fill the form in again), without the CSRF token."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
 def prune_form_results(app: Potluck) -> int:

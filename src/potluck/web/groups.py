@@ -35,7 +35,7 @@ from potluck.web.expense_form import (
     read_expense_form,
 )
 from potluck.web.expense_form import form_field as expense_form_field
-from potluck.web.forms import run_once
+from potluck.web.forms import form_values, run_once, submit_once
 from potluck.web.pages import (
     CheckedForm,
     CurrentWebUser,
@@ -57,10 +57,6 @@ CURRENCIES = ("EUR", "USD", "GBP", "INR", "CHF", "JPY", "CAD", "AUD", "SEK", "NO
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _values(form: Any) -> dict[str, str]:
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
 # --- list, create, import -----------------------------------------------------------------
@@ -102,7 +98,7 @@ def create_group(request: Request, user: CurrentWebUser, form: CheckedForm) -> R
         url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
     except DomainError as exc:
         return _groups_page(
-            request, user.id, status_code=422, errors=field_errors(exc), values=_values(form)
+            request, user.id, status_code=422, errors=field_errors(exc), values=form_values(form)
         )
     return redirect(url, flash=f"Group “{name}” created.")
 
@@ -149,7 +145,7 @@ def _import(
     request: Request, user_id: str, form: Any, text: str, errors: dict[str, str]
 ) -> Response:
     app = app_of(request)
-    values = {k: v for k, v in _values(form).items()}
+    values = {k: v for k, v in form_values(form).items()}
     name, me = _text(form, "name"), _text(form, "me")
     if not name:
         errors["name"] = "Name the new group."
@@ -292,17 +288,14 @@ def add_member(
         sharing.add_member(s, user_id=user.id, group_id=group_id, email=email, now=app.clock.now())
         return f"/groups/{group_id}"
 
-    try:
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
         return _group_page(
             request,
             user.id,
             group_id,
             status_code=422,
-            errors={"email": sentence(exc.message)},
+            errors={"email": sentence(url.message)},
             values={"email": email},
         )
     return redirect(url, flash=f"{email} added.")
@@ -359,17 +352,14 @@ def record_payment(
             outcome["status"] = "recorded"
         return f"/groups/{group_id}"
 
-    try:
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
         return _group_page(
             request,
             user.id,
             group_id,
-            status_code=exc.status if exc.status < 500 else 422,
-            settle_error=sentence(exc.message),
+            status_code=url.status if url.status < 500 else 422,
+            settle_error=sentence(url.message),
         )
     if outcome.get("error"):
         return redirect(url, flash=outcome["error"], kind="error")
@@ -472,7 +462,7 @@ def create_expense(
         data = _read(form, group, ctx["me"])
     except FormError as exc:
         return _new_expense_page(
-            request, user.id, group_id, status_code=422, errors=exc.errors, values=_values(form)
+            request, user.id, group_id, status_code=422, errors=exc.errors, values=form_values(form)
         )
 
     def effect(s: Session) -> str:
@@ -491,20 +481,17 @@ def create_expense(
         )
         return f"/groups/{group_id}"
 
-    try:
-        url = run_once(app, user_id=user.id, key=form.get("idempotency_key"), effect=effect)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
-        field = expense_form_field(exc.field, data.split)
-        message = plain_message(exc.code, exc.message, data, group.currency)
+    url = submit_once(app, user_id=user.id, form=form, effect=effect)
+    if isinstance(url, DomainError):
+        field = expense_form_field(url.field, data.split)
+        message = plain_message(url.code, url.message, data, group.currency)
         return _new_expense_page(
             request,
             user.id,
             group_id,
             status_code=422,
             errors={field: message},
-            values=_values(form),
+            values=form_values(form),
         )
     return redirect(url, flash=f"Expense “{data.description}” added.")
 
