@@ -10,6 +10,7 @@ form's key too, so even a replay that got past the form table moves money once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -53,6 +54,34 @@ REQUEST_WORDS = {
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def _money_form(form: FormData, *fields: str) -> tuple[dict[str, str], str | None]:
+    """A money form as typed: ``fields`` (text), its amount and currency (upper case); and
+    its idempotency key."""
+    values = {name: _text(form, name) for name in fields}
+    values |= {"amount": _text(form, "amount"), "currency": _text(form, "currency").upper()}
+    return values, _text(form, "idempotency_key") or None
+
+
+def _refused(
+    page: Callable[..., Response],
+    request: Request,
+    user: WebUser,
+    values: dict[str, str],
+    key: str | None,
+    exc: DomainError,
+) -> Response:
+    """The form's ``page`` again (422) as typed, under the same key, with the refusal on its
+    field."""
+    return page(
+        request,
+        user,
+        values=values,
+        errors={exc.field or "__all__": exc.message},
+        form_key_value=key,
+        status_code=422,
+    )
 
 
 def _currency_options(s: Session, user_id: str) -> list[tuple[str, str]]:
@@ -208,8 +237,7 @@ def top_up_form(request: Request, user: CurrentWebUser) -> Response:
 @router.post("/wallet/top-up")
 def top_up(request: Request, user: CurrentWebUser, form: CheckedForm) -> Response:
     app = app_of(request)
-    values = {"amount": _text(form, "amount"), "currency": _text(form, "currency").upper()}
-    key = _text(form, "idempotency_key") or None
+    values, key = _money_form(form)
     try:
         amount = _amount(values["amount"], values["currency"])
 
@@ -226,14 +254,7 @@ def top_up(request: Request, user: CurrentWebUser, form: CheckedForm) -> Respons
 
         url = run_once(app, user_id=user.id, key=key, effect=effect)
     except DomainError as exc:
-        return _top_up_page(
-            request,
-            user,
-            values=values,
-            errors={exc.field or "__all__": exc.message},
-            form_key_value=key,
-            status_code=422,
-        )
+        return _refused(_top_up_page, request, user, values, key, exc)
     return redirect(url)
 
 
@@ -308,13 +329,7 @@ def parse_back(amount: int, currency: str) -> str:
 @router.post("/wallet/send")
 def send(request: Request, user: CurrentWebUser, form: CheckedForm) -> Response:
     app = app_of(request)
-    values = {
-        "to": _text(form, "to"),
-        "amount": _text(form, "amount"),
-        "currency": _text(form, "currency").upper(),
-        "note": _text(form, "note"),
-    }
-    key = _text(form, "idempotency_key") or None
+    values, key = _money_form(form, "to", "note")
     try:
         if not values["to"]:
             raise DomainError("invalid_recipient", "enter the email of who to pay", field="to")
@@ -338,14 +353,7 @@ def send(request: Request, user: CurrentWebUser, form: CheckedForm) -> Response:
 
         url = run_once(app, user_id=user.id, key=key, effect=effect)
     except DomainError as exc:
-        return _send_page(
-            request,
-            user,
-            values=values,
-            errors={exc.field or "__all__": exc.message},
-            form_key_value=key,
-            status_code=422,
-        )
+        return _refused(_send_page, request, user, values, key, exc)
     return redirect(url)
 
 
@@ -422,13 +430,7 @@ def requests_page(request: Request, user: CurrentWebUser) -> Response:
 @router.post("/wallet/requests")
 def ask(request: Request, user: CurrentWebUser, form: CheckedForm) -> Response:
     app = app_of(request)
-    values = {
-        "from": _text(form, "from"),
-        "amount": _text(form, "amount"),
-        "currency": _text(form, "currency").upper(),
-        "note": _text(form, "note"),
-    }
-    key = _text(form, "idempotency_key") or None
+    values, key = _money_form(form, "from", "note")
     try:
         if not values["from"]:
             raise DomainError("invalid_recipient", "enter the email of who to ask", field="from")
@@ -448,14 +450,7 @@ def ask(request: Request, user: CurrentWebUser, form: CheckedForm) -> Response:
 
         url = run_once(app, user_id=user.id, key=key, effect=effect)
     except DomainError as exc:
-        return _requests_page(
-            request,
-            user,
-            values=values,
-            errors={exc.field or "__all__": exc.message},
-            form_key_value=key,
-            status_code=422,
-        )
+        return _refused(_requests_page, request, user, values, key, exc)
     return redirect(url, flash=f"Asked {values['from']} for money.")
 
 
