@@ -9,47 +9,22 @@ import json
 import re
 
 import pytest
-from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 
 from potluck.analytics import service as analytics
-from potluck.api.app import create_app
-from potluck.identity import passwords
 from potluck.identity.service import promote_user
 from potluck.risk import service as risk
 from potluck.wallets import service as wallets
-from potluck.web import sessions
 from tests.integration.test_checkout_helpers import person
 from tests.integration.test_wallets_helpers import available, fund
+from tests.integration.web_helpers import cheap_hashing_fixture, client_fixture, sign_in  # noqa: F401 - fixtures
 
 ADMIN_PAGES = ("/admin", "/admin/reviews", "/admin/reviews?status=approved", "/admin/analytics")
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @pytest.fixture
 def settings(settings):
     # Every payment the rules have anything to say about is held for review.
     return settings.model_copy(update={"risk_review_threshold": 1, "risk_block_threshold": 100})
-
-
-@pytest.fixture
-def client(potluck):
-    with TestClient(create_app(potluck)) as c:
-        yield c
-
-
-def sign_in(potluck, client, user_id):
-    token = sessions.start_session(potluck, user_id=user_id)
-    client.cookies.set(sessions.COOKIE, token)
-    web_user = sessions.load_session(potluck, token)
-    assert web_user is not None
-    return web_user.csrf_token
 
 
 def held_payment(potluck, payer, to, amount):

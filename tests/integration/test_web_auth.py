@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from potluck.api.app import create_app
-from potluck.identity import passwords
 from potluck.identity.models import User
 from potluck.web.models import WebSession
+from tests.integration.web_helpers import cheap_hashing_fixture  # noqa: F401 - fixtures
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 def csrf_of(html: str) -> str:

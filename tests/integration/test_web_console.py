@@ -6,44 +6,17 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from potluck.api.app import create_app
-from potluck.identity import passwords
 from potluck.identity.service import create_platform, get_platform
 from potluck.marketplace import service as marketplace
 from potluck.marketplace.models import Order, Party, SplitRuleSet
 from potluck.splits import SplitRule, SplitRules, allocate_split
-from potluck.web import sessions
 from tests.integration.test_checkout_helpers import person
+from tests.integration.web_helpers import cheap_hashing_fixture, client_fixture, sign_in  # noqa: F401 - fixtures
 
 SECRET = re.compile(r'value="(sk_[A-Za-z0-9_-]+)"')
 SECTIONS = ("", "/keys", "/parties", "/rules", "/orders", "/payouts", "/ledger", "/webhooks")
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-def client(potluck):
-    with TestClient(create_app(potluck)) as c:
-        yield c
-
-
-def sign_in(potluck, client, user_id):
-    """A session cookie for ``user_id`` on the client; returns the session's CSRF token."""
-    token = sessions.start_session(potluck, user_id=user_id)
-    client.cookies.set(sessions.COOKIE, token)
-    web_user = sessions.load_session(potluck, token)
-    assert web_user is not None
-    return web_user.csrf_token
 
 
 def count(potluck, model):

@@ -6,46 +6,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
-
-from potluck.api.app import create_app
 from potluck.checkout.models import GroupOrder
-from potluck.identity import passwords
-from potluck.web import sessions
 from tests.integration.test_checkout_helpers import count, drain, pay, person, shop
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-def client(potluck):
-    with TestClient(create_app(potluck)) as c:
-        yield c
+from tests.integration.web_helpers import cheap_hashing_fixture, client_fixture, sign_in  # noqa: F401 - fixtures
 
 
 def browser(potluck, client, name):
     """Sign ``name`` in: a session cookie on the client; returns (user id, csrf token)."""
     user_id, _ = person(potluck, name)
-    token = sessions.start_session(potluck, user_id=user_id)
-    client.cookies.set(sessions.COOKIE, token)
-    web_user = sessions.load_session(potluck, token)
-    assert web_user is not None
-    return user_id, web_user.csrf_token
-
-
-def signed_in_as(potluck, client, user_id):
-    token = sessions.start_session(potluck, user_id=user_id)
-    client.cookies.set(sessions.COOKIE, token)
-    web_user = sessions.load_session(potluck, token)
-    assert web_user is not None
-    return web_user.csrf_token
+    return user_id, sign_in(potluck, client, user_id)
 
 
 def create_form(merchant, csrf, **extra):
@@ -125,7 +94,7 @@ def test_create_twice_with_one_key_is_one_order_and_another_person_gets_404(potl
     assert f"/orders/{gid}" in listing.text
 
     # Bob is a member: he sees it (as an invitation in his list too).
-    signed_in_as(potluck, client, bob_id)
+    sign_in(potluck, client, bob_id)
     assert client.get(f"/orders/{gid}").status_code == 200
     assert f"/orders/{gid}" in client.get("/orders").text
     assert f'href="/orders/{gid}"' in client.get("/dashboard").text  # his inbox invitation

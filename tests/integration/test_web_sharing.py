@@ -8,22 +8,13 @@ import html
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from potluck.api.app import create_app
-from potluck.identity import passwords
 from potluck.identity.service import register_user
 from potluck.sharing import service as sharing
 from potluck.web import sessions
 from tests.integration.test_web_auth import error_next_to
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+from tests.integration.web_helpers import cheap_hashing_fixture, client_fixture  # noqa: F401 - fixtures
 
 
 class Person:
@@ -45,12 +36,6 @@ class Person:
         return self.client.post(
             url, data={"csrf_token": self.csrf, **data}, follow_redirects=False, **kw
         )
-
-
-@pytest.fixture
-def client(potluck):
-    with TestClient(create_app(potluck)) as c:
-        yield c
 
 
 def make_group(person: Person, *emails: str) -> str:

@@ -7,39 +7,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from potluck.api.app import create_app
-from potluck.identity import passwords
 from potluck.risk import service as risk
 from potluck.wallets import service as wallets
 from potluck.wallets.models import WalletTransfer
-from potluck.web import sessions
 from tests.integration.test_checkout_helpers import drain, pay, person
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-def client(potluck):
-    with TestClient(create_app(potluck)) as c:
-        yield c
-
-
-def sign_in(potluck, client, user_id):
-    token = sessions.start_session(potluck, user_id=user_id)
-    client.cookies.set(sessions.COOKIE, token)
-    web_user = sessions.load_session(potluck, token)
-    assert web_user is not None
-    return web_user.csrf_token
+from tests.integration.web_helpers import cheap_hashing_fixture, client_fixture, sign_in  # noqa: F401 - fixtures
 
 
 def available(potluck, user_id, currency="EUR"):
