@@ -41,6 +41,35 @@ class Backend(StrEnum):
     all = "all"
 
 
+def backends_of(backend: Backend) -> list[str]:
+    """The database(s) a ``--backend`` option names."""
+    return ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+
+
+def print_checks(report: Any) -> None:
+    """The report's correctness checks that passed and the parts it skipped (and why)."""
+    for check in report.checks:
+        console.print(f"[green]checked[/] {check}")
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {reason}")
+
+
+def print_load(machine: dict[str, Any]) -> None:
+    """The machine the figures were measured on and its load average before and after."""
+    console.print(
+        f"machine: {machine.get('cpu')} x{machine.get('cores')}, load average "
+        f"{machine.get('load_average_at_start')} -> {machine.get('load_average_at_end')}"
+    )
+
+
+def write_figures(report: Any, json_path: Path | None) -> None:
+    """With ``--json``: the report's figures as JSON at that path."""
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"figures written to {json_path}")
+
+
 class RichProgress:
     """The benchmark's progress, one bar per phase."""
 
@@ -144,7 +173,7 @@ def ledger_command(
     ] = None,
 ) -> None:
     """Transfers/s and p50/p99 for single, batched and HTTP transfers, with references."""
-    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    backends = backends_of(backend)
     common: dict[str, Any] = {
         "backends": backends,
         "clients": clients,
@@ -176,10 +205,7 @@ def ledger_command(
         f"{m.get('postgresql', '?')}, SQLite {m.get('sqlite')}, load average "
         f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
     )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    write_figures(report, json_path)
 
 
 def marketplace_table(report: Any) -> Table:
@@ -220,7 +246,7 @@ def marketplace_command(
     """Orders recorded and fully split per second (10 parties each), payouts per second."""
     from potluck.benchmarks import marketplace as mbench
 
-    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    backends = backends_of(backend)
     common: dict[str, Any] = {
         "backends": backends,
         "clients": clients,
@@ -234,14 +260,8 @@ def marketplace_command(
     with _progress() as progress:
         report = mbench.run(opts, progress)
     console.print(marketplace_table(report))
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    write_figures(report, json_path)
 
 
 @bench_app.command("sharing")
@@ -295,7 +315,7 @@ def sharing_command(
             json_path.write_text(json.dumps({"pure": rows}, indent=2) + "\n")
         return
     common: dict[str, Any] = {
-        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "backends": backends_of(backend),
         "ihatemoney": ihatemoney,
         "workers": workers,
         "clients": clients,
@@ -351,19 +371,9 @@ def sharing_command(
         )
         targets.add_row(t.name, t.wanted, t.measured, verdict)
     console.print(targets)
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    m = report.machine
-    console.print(
-        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
-        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
-    )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    print_load(report.machine)
+    write_figures(report, json_path)
 
 
 @bench_app.command("checkout")
@@ -383,7 +393,7 @@ def checkout_command(
     from potluck.benchmarks import checkout as cbench
 
     common: dict[str, Any] = {
-        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "backends": backends_of(backend),
         "clients": clients,
         "bus_threads": bus_threads,
     }
@@ -404,14 +414,8 @@ def checkout_command(
             f"{f.p99_ms}",
         )
     console.print(table)
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    write_figures(report, json_path)
 
 
 @bench_app.command("payments")
@@ -427,7 +431,7 @@ def payments_command(
     """Provider webhooks handled per second (sign, verify, store once, transition, ledger)."""
     from potluck.benchmarks import payments as pbench
 
-    backends = ["sqlite", "postgresql"] if backend is Backend.all else [backend.value]
+    backends = backends_of(backend)
     if quick:
         opts = pbench.Options.quick(backends=backends, clients=clients)
     else:
@@ -456,19 +460,9 @@ def payments_command(
     console.print(table)
     for f in report.figures:
         console.print(f"{f.backend} {f.scenario}: {f.note}")
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    m = report.machine
-    console.print(
-        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
-        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
-    )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    print_load(report.machine)
+    write_figures(report, json_path)
 
 
 @bench_app.command("wallets")
@@ -487,7 +481,7 @@ def wallets_command(
     from potluck.benchmarks import wallets as wbench
 
     common: dict[str, Any] = {
-        "backends": ["sqlite", "postgresql"] if backend is Backend.all else [backend.value],
+        "backends": backends_of(backend),
         "clients": clients,
         "workers": workers,
     }
@@ -521,19 +515,9 @@ def wallets_command(
     console.print(table)
     for name, outcomes in report.outcomes.items():
         console.print(f"{name} HTTP statuses: {outcomes}")
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    m = report.machine
-    console.print(
-        f"machine: {m.get('cpu')} x{m.get('cores')}, load average "
-        f"{m.get('load_average_at_start')} -> {m.get('load_average_at_end')}"
-    )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    print_load(report.machine)
+    write_figures(report, json_path)
 
 
 @bench_app.command("scaling")
@@ -584,14 +568,8 @@ def scaling_command(
     console.print(table)
     for scenario, ratio in report.ratios.items():
         console.print(f"{scenario}: 2 workers per service / 1 worker per service = {ratio}x")
-    for check in report.checks:
-        console.print(f"[green]checked[/] {check}")
-    for reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {reason}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    print_checks(report)
+    write_figures(report, json_path)
 
 
 @bench_app.command("risk")
@@ -636,10 +614,7 @@ def risk_command(
     )
     for note in report.notes:
         console.print(note)
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+    write_figures(report, json_path)
 
 
 def rbench_table(report: Any) -> Table:
