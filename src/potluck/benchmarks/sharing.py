@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -473,9 +473,13 @@ def potluck_compute_times(
 
 
 @contextlib.contextmanager
-def potluck_server(url: str, *, port: int, workers: int) -> Iterator[str]:
-    """``potluck serve --workers N`` on 127.0.0.1:<port> (embedded relay); yields the base URL."""
+def potluck_server(
+    url: str, *, port: int, workers: int, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``potluck serve --workers N`` on 127.0.0.1:<port> (embedded relay), with ``settings``
+    (``POTLUCK_*`` environment variables) on top of this process's; yields the base URL."""
     env = dict(os.environ, POTLUCK_DATABASE_URL=url, POTLUCK_LOG_LEVEL="WARNING")
+    env |= settings or {}
     cmd = [
         sys.executable,
         "-c",

@@ -20,11 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,35 +142,6 @@ def setup(url: str, people: int) -> tuple[list[str], list[str]]:
     return ids, bearer
 
 
-@contextlib.contextmanager
-def wallet_server(url: str, *, port: int, workers: int) -> Iterator[str]:
-    """``potluck serve --workers N`` with permissive velocity settings; yields the base URL."""
-    from potluck.benchmarks.sharing import _stop, _wait_until_up
-
-    env = dict(os.environ, POTLUCK_DATABASE_URL=url, POTLUCK_LOG_LEVEL="WARNING", **PERMISSIVE_RISK)
-    cmd = [
-        sys.executable,
-        "-c",
-        "from potluck.cli import main; main()",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(proc, base + "/healthz", "potluck serve")
-        yield base
-    finally:
-        _stop(proc)
-
-
 def _check(url: str, people: int) -> str:
     from potluck.ledger import service as ledger
     from potluck.wallets.models import WalletAccount
@@ -201,6 +169,8 @@ def bench_payments(
 ) -> tuple[Figure, dict[str, int], str]:
     import httpx
 
+    from potluck.benchmarks.sharing import potluck_server
+
     ids, bearer = setup(url, opts.people)
     rng = random.Random(11)
     plan = []
@@ -210,7 +180,8 @@ def bench_payments(
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
     local = threading.local()
-    with wallet_server(url, port=free_port(), workers=opts.workers) as base:
+    server = potluck_server(url, port=free_port(), workers=opts.workers, settings=PERMISSIVE_RISK)
+    with server as base:
 
         def client() -> httpx.Client:
             c = getattr(local, "client", None)
