@@ -35,6 +35,12 @@ def bench_group() -> None:
     """Benchmarks (figures in docs/benchmarks.md)."""
 
 
+# Every bench command's ``--json`` option.
+JsonPath = Annotated[
+    Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
+]
+
+
 class Backend(StrEnum):
     sqlite = "sqlite"
     postgresql = "postgresql"
@@ -168,9 +174,7 @@ def ledger_command(
     skip_hordak: Annotated[bool, typer.Option(help="Skip the django-hordak reference.")] = False,
     skip_pgbench: Annotated[bool, typer.Option(help="Skip the pgbench -N reference.")] = False,
     skip_http: Annotated[bool, typer.Option(help="Skip HTTP POST /v1/transfers.")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Transfers/s and p50/p99 for single, batched and HTTP transfers, with references."""
     backends = backends_of(backend)
@@ -239,9 +243,7 @@ def marketplace_command(
         typer.Option(help="PostgreSQL: relay and work in this many processes instead (0: off)."),
     ] = 0,
     quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Orders recorded and fully split per second (10 parties each), payouts per second."""
     from potluck.benchmarks import marketplace as mbench
@@ -295,9 +297,7 @@ def sharing_command(
         bool, typer.Option(help="Only the pure functions (simplify, parse).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Expenses over HTTP vs IHateMoney, balances + settle-up, simplify and parse latency."""
     from potluck.benchmarks import sharing
@@ -385,9 +385,7 @@ def checkout_command(
         int, typer.Option(help="Threads relaying and working (PostgreSQL; SQLite uses 1).")
     ] = 2,
     quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Group orders of 4 members completed end to end per second (sandbox provider)."""
     from potluck.benchmarks import checkout as cbench
@@ -424,9 +422,7 @@ def payments_command(
     intents: Annotated[int, typer.Option(help="Payment intents (one webhook each).")] = 2000,
     clients: Annotated[int, typer.Option(help="Threads delivering webhooks.")] = 4,
     quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Provider webhooks handled per second (sign, verify, store once, transition, ledger)."""
     from potluck.benchmarks import payments as pbench
@@ -473,9 +469,7 @@ def wallets_command(
     clients: Annotated[int, typer.Option(help="Client threads (one httpx client each).")] = 16,
     workers: Annotated[int, typer.Option(help="Server worker processes.")] = 2,
     quick: Annotated[bool, typer.Option(help="Small counts (smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Wallet payments per second over HTTP with risk scoring (potluck serve in a subprocess)."""
     from potluck.benchmarks import wallets as wbench
@@ -529,9 +523,7 @@ def scaling_command(
         typer.Option(help="embedded, rabbitmq-1x, rabbitmq-2x (repeat; default: all three)."),
     ] = None,
     quick: Annotated[bool, typer.Option(help="Small counts (CI / smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Distributed mode: orders split per second with 1 vs 2 workers per service (PostgreSQL +
     RabbitMQ, real processes), outbox-to-effect latency, and embedded mode for comparison."""
@@ -580,9 +572,7 @@ def risk_command(
     backend: Annotated[Backend, typer.Option(help="sqlite or postgresql.")] = Backend.sqlite,
     latency_calls: Annotated[int, typer.Option(help="Scoring calls timed without insert.")] = 5000,
     quick: Annotated[bool, typer.Option(help="A tiny data set (CI / smoke).")] = False,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures as JSON to this path.")
-    ] = None,
+    json_path: JsonPath = None,
 ) -> None:
     """Fraud rules on a labelled synthetic data set: precision, recall, false positive rate,
     per pattern, and the scoring latency (src/potluck/benchmarks/risk.py)."""
