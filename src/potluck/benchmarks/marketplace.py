@@ -81,7 +81,8 @@ class Report:
         }
 
 
-def _app(url: str, **overrides: Any) -> Potluck:
+def _app(url: str, *, pool_size: int = 32, **overrides: Any) -> Potluck:
+    """A Potluck app on ``url`` for a benchmark (``overrides``: settings), quiet logs."""
     settings = Settings(
         database_url=url,
         secret_key=secrets.token_urlsafe(48),
@@ -89,7 +90,7 @@ def _app(url: str, **overrides: Any) -> Potluck:
         log_level="WARNING",
         **overrides,
     )
-    db = Database(make_engine(url, pool_size=32))
+    db = Database(make_engine(url, pool_size=pool_size))
     return bootstrap(settings, db=db)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,9 +25,8 @@ from typing import Any, Protocol
 from sqlalchemy import insert
 
 from potluck.benchmarks.ledger import fresh_database, percentile
-from potluck.bootstrap import Potluck, bootstrap
-from potluck.config import Settings
-from potluck.db import Database, make_engine
+from potluck.benchmarks.marketplace import _app
+from potluck.bootstrap import Potluck
 from potluck.identity.models import User
 from potluck.risk import service
 from potluck.risk.synthetic import LEGIT, PATTERNS, Dataset, generate
@@ -107,17 +105,6 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _app(url: str, **overrides: Any) -> Potluck:
-    settings = Settings(
-        database_url=url,
-        secret_key=secrets.token_urlsafe(48),
-        log_json=False,
-        log_level="WARNING",
-        **overrides,
-    )
-    return bootstrap(settings, db=Database(make_engine(url, pool_size=4)))
 
 
 def _ratio(a: int, b: int) -> float:
@@ -291,7 +278,7 @@ def run(opts: Options, progress: Progress | None = None, **settings: Any) -> Rep
         mules=opts.mules,
     )
     with fresh_database(opts.backend) as url:
-        app = _app(url, **settings)
+        app = _app(url, pool_size=4, **settings)
         try:
             return replay(app, data, opts, progress)
         finally:
