@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from potluck.bus.outbox import Event
 from potluck.bus.registry import HandlerContext, HandlerRegistry
@@ -40,15 +40,18 @@ def _money(data: dict[str, Any]) -> str:
     return format_money(int(data["amount"]), str(data["currency"]))
 
 
+_PEOPLE = select(User.id, User.name, User.email).where(
+    User.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def _people(ctx: HandlerContext, *user_ids: str | None) -> dict[str, tuple[str, str]]:
     """``{user id: (how they are named to another, their email)}`` for the known ones, in one
     read: the display name, else the email."""
     wanted = sorted({u for u in user_ids if u})
     if not wanted:
         return {}
-    rows = ctx.session.execute(
-        select(User.id, User.name, User.email).where(User.id.in_(wanted))
-    ).all()
+    rows = ctx.session.connection().execute(_PEOPLE, {"ids": wanted}).all()
     return {r.id: (r.name or r.email, r.email) for r in rows}
 
 

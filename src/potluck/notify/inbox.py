@@ -45,6 +45,7 @@ __all__ = [
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
+_INSERT_NOTIFICATION = insert(_NOTIFICATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,7 @@ def notify(
         address = session.scalar(select(User.email).where(User.id == user_id))
     nid = new_id("ntf")
     session.execute(
-        insert(_NOTIFICATIONS),
+        _INSERT_NOTIFICATION,
         [
             {
                 "id": nid,

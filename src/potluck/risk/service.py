@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import CursorResult, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,6 +91,15 @@ _INBOUND_SENDERS = select(
     _d.recipient == bindparam("recipient"),
     _d.created_at > bindparam("since"),
     _d.outcome == "completed",
+)
+
+# The hot writes, prebuilt too (Core on the session's connection: no ORM bulk layer).
+_DECISIONS = cast(Table, RiskDecision.__table__)
+_INSERT_DECISION = insert(_DECISIONS)
+_SET_OUTCOME = (
+    update(_DECISIONS)
+    .where(_DECISIONS.c.id == bindparam("decision_id"))
+    .values(outcome=bindparam("outcome"), outcome_at=bindparam("outcome_at"))
 )
 
 
@@ -188,8 +197,8 @@ def store_decision(
     """Write the decision (and its review and ``fraud.flagged`` when held or blocked)."""
     p, a = evaluation.payment, evaluation.assessment
     decision = Decision(id=new_id("rdec"), score=a.score, action=a.action, reasons=a.reasons)
-    session.execute(
-        insert(RiskDecision),
+    session.connection().execute(
+        _INSERT_DECISION,
         [
             {
                 "id": decision.id,
@@ -280,10 +289,8 @@ def record_outcome(session: Session, *, decision_id: str, outcome: Outcome, now:
     """What happened to the scored payment; the next scores of the payer read it."""
     if outcome not in OUTCOMES:
         raise RiskError("invalid_outcome", f"outcome must be one of {sorted(OUTCOMES)}")
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(RiskDecision)
-        .where(RiskDecision.id == decision_id)
-        .values(outcome=outcome, outcome_at=now)
+    result: CursorResult[Any] = session.connection().execute(
+        _SET_OUTCOME, {"decision_id": decision_id, "outcome": outcome, "outcome_at": now}
     )
     if result.rowcount == 0:
         raise RiskError("not_found", f"no risk decision {decision_id}", status=404)

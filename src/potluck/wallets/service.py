@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -537,21 +537,42 @@ def _party(session: Session, to: str) -> _Recipient:
 _TRANSFERS_TABLE = cast(Table, WalletTransfer.__table__)
 
 
+# Prebuilt (every payment runs them): the plain insert, the claiming insert of each dialect
+# (index False: SQLite, True: PostgreSQL) and the outcome's update.
+_INSERT_TRANSFER = insert(_TRANSFERS_TABLE)
+_CLAIM_TRANSFER = tuple(
+    dialect_insert(_TRANSFERS_TABLE)
+    .on_conflict_do_nothing(index_elements=["payer_user_id", "client_id"])
+    .returning(_TRANSFERS_TABLE.c.id)
+    for dialect_insert in (sqlite_insert, pg_insert)
+)
+_SET_OUTCOME = (
+    update(_TRANSFERS_TABLE)
+    .where(_TRANSFERS_TABLE.c.id == bindparam("transfer_id"))
+    .values(
+        {
+            c: bindparam("new_" + c)
+            for c in (
+                "status",
+                "failure_reason",
+                "risk_decision_id",
+                "risk_score",
+                "risk_reasons",
+            )
+        }
+    )
+)
+
+
 def _claim(session: Session, values: dict[str, Any]) -> str | None:
     """Insert the transfer row; with a client id, None when that (payer, client id) exists
     already (a concurrent twin is waited for: the unique index holds us until it commits)."""
     conn = session.connection()
     if values["client_id"] is None:
-        conn.execute(insert(_TRANSFERS_TABLE), [values])
+        conn.execute(_INSERT_TRANSFER, [values])
         return str(values["id"])
-    dialect_insert = pg_insert if _postgres(session) else sqlite_insert
-    stmt = (
-        dialect_insert(_TRANSFERS_TABLE)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["payer_user_id", "client_id"])
-        .returning(_TRANSFERS_TABLE.c.id)
-    )
-    return conn.execute(stmt).scalar_one_or_none()
+    stmt = _CLAIM_TRANSFER[conn.dialect.name == "postgresql"]
+    return conn.execute(stmt, values).scalar_one_or_none()
 
 
 def send(
@@ -687,7 +708,15 @@ def send(
     values.update(changes)
     transfer = WalletTransfer(**values)
     session.connection().execute(
-        update(_TRANSFERS_TABLE).where(_TRANSFERS_TABLE.c.id == values["id"]).values(**changes)
+        _SET_OUTCOME,
+        {
+            "transfer_id": values["id"],
+            "new_status": status,
+            "new_failure_reason": values["failure_reason"],
+            "new_risk_decision_id": values["risk_decision_id"],
+            "new_risk_score": values["risk_score"],
+            "new_risk_reasons": values["risk_reasons"],
+        },
     )
     _record_outcome(session, transfer.risk_decision_id, status, now)
     publish_many(session, [(EVENT_OF[status], _event_data(transfer))], now=now)
