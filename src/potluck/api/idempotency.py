@@ -377,11 +377,7 @@ class IdempotencyMiddleware:
         body, disconnected = await _read_body(receive)
         if disconnected:
             return
-        caller = await self._caller(scope)
-        h = request_hash(
-            caller, key, scope["method"], scope["path"], scope.get("query_string", b""), body
-        )
-        decision = await self._claim_or_wait(caller, key, h)
+        caller, decision = await self._caller_and_claim(scope, key, body)
         if decision.action == "replay":
             assert decision.stored is not None
             await self._replay(scope, receive, send, decision.stored)
@@ -407,16 +403,35 @@ class IdempotencyMiddleware:
         assert decision.lease is not None
         await self._run(scope, _replay_receive(body, receive), send, caller, key, decision.lease)
 
-    async def _caller(self, scope: Scope) -> str:
-        """The caller's scope; the principal is left in the request state for the routes."""
-        token = bearer_token(Request(scope))
-        principal: Principal | None = None
-        if token:
-            from potluck.identity.service import cached_principal, principal_from_token
+    async def _caller_and_claim(self, scope: Scope, key: str, body: bytes) -> tuple[str, Decision]:
+        """The caller's scope and the key's decision. The principal is left in the request
+        state for the routes. A caller that is not in this process's cache is looked up in
+        the same thread-pool hop as the claim (one hop, not two)."""
+        from potluck.identity.service import cached_principal, principal_from_token
 
-            principal = cached_principal(self.potluck, token) or await anyio.to_thread.run_sync(
-                principal_from_token, self.potluck, token
-            )
+        app = self.potluck
+        token = bearer_token(Request(scope))
+        principal = cached_principal(app, token) if token else None
+
+        def hashed(caller: str) -> str:
+            query = scope.get("query_string", b"")
+            return request_hash(caller, key, scope["method"], scope["path"], query, body)
+
+        if principal is not None or not token:
+            caller = self._scope_of(scope, principal)
+            h = hashed(caller)
+            return caller, await self._claim_or_wait(caller, key, h)
+
+        def lookup_and_claim() -> tuple[str, str, Decision]:
+            caller = self._scope_of(scope, principal_from_token(app, token))
+            h = hashed(caller)
+            return caller, h, claim(app, caller, key, h, lease_seconds=self.lease_seconds)
+
+        caller, h, first = await anyio.to_thread.run_sync(lookup_and_claim)
+        return caller, await self._claim_or_wait(caller, key, h, first=first)
+
+    @staticmethod
+    def _scope_of(scope: Scope, principal: Principal | None) -> str:
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
             return principal.scope
@@ -424,11 +439,15 @@ class IdempotencyMiddleware:
         host = client[0] if client else "unknown"
         return f"anon:{host}"
 
-    async def _claim_or_wait(self, caller: str, key: str, h: str) -> Decision:
+    async def _claim_or_wait(
+        self, caller: str, key: str, h: str, *, first: Decision | None = None
+    ) -> Decision:
         app = self.potluck
-        decision = await anyio.to_thread.run_sync(
-            lambda: claim(app, caller, key, h, lease_seconds=self.lease_seconds)
-        )
+        decision = first
+        if decision is None:
+            decision = await anyio.to_thread.run_sync(
+                lambda: claim(app, caller, key, h, lease_seconds=self.lease_seconds)
+            )
         deadline = time.monotonic() + app.settings.idempotency_wait_seconds
         interval = self.poll_initial
         while decision.action == "wait" and time.monotonic() < deadline:
