@@ -38,7 +38,8 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description="How long a process remembers who a token belongs to (0: off). A key "
-        "revoked in another process keeps working there at most this long.",
+        "revoked, or a person's role changed, in another process keeps working there at most "
+        "this long.",
     )
     log_level: str = "INFO"
     log_json: bool = True

@@ -608,7 +608,9 @@ def principal_from_token(app: Potluck, token: str) -> Principal | None:
 
     ``sk_…`` is a platform's secret key (looked up by its sha256; revoked keys are refused);
     anything else must be a valid access token of an existing person. The role comes from
-    the database, not the token, so a promotion or demotion applies at once.
+    the database, not the token: a promotion or demotion applies at once in the process that
+    makes it (it clears the cache) and within ``auth_cache_seconds`` in the others (a person
+    is remembered by id that long, like a platform key).
     """
     from potluck.api.deps import Principal
 
