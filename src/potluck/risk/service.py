@@ -49,6 +49,15 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class PayerAccount:
+    """What scoring needs of the payer's account, when the caller has read it already (the
+    wallets product reads both people in one query): no second read of the same row."""
+
+    email: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A scored payment not yet stored (``score_payment`` = ``evaluate`` + ``store``)."""
 
@@ -104,7 +113,12 @@ _SET_OUTCOME = (
 
 
 def load_history(
-    session: Session, app: Potluck, payment: rules.Payment, *, params: rules.RiskParams
+    session: Session,
+    app: Potluck,
+    payment: rules.Payment,
+    *,
+    params: rules.RiskParams,
+    payer: PayerAccount | None = None,
 ) -> rules.PayerHistory:
     """The payer's snapshot: three indexed reads (by primary key, by (kind, value), by (payer,
     created_at)), and for a recipient the payer has not paid before one or two more by
@@ -113,7 +127,7 @@ def load_history(
 
     settings = app.settings
     conn = session.connection()
-    user = find_user_in(session, user_id=payment.payer_user_id)
+    user = payer or find_user_in(session, user_id=payment.payer_user_id)
     to_user = payment.recipient[5:] if payment.recipient.startswith("user:") else None
     hits = conn.execute(
         _BLOCKLIST_HITS,
@@ -176,8 +190,10 @@ def evaluate_payment(
     currency: str,
     device_id: str | None,
     now: datetime,
+    payer: PayerAccount | None = None,
 ) -> Evaluation:
-    """Score a payment without storing anything."""
+    """Score a payment without storing anything (``payer``: the payer's account if the caller
+    has read it, else it is read here)."""
     params = rules.RiskParams.from_settings(app.settings)
     payment = rules.Payment(
         payer_user_id=payer_user_id,
@@ -187,7 +203,7 @@ def evaluate_payment(
         device_id=device_id,
         now=now,
     )
-    history = load_history(session, app, payment, params=params)
+    history = load_history(session, app, payment, params=params, payer=payer)
     return Evaluation(payment, rules.assess(payment, history, params))
 
 
@@ -265,6 +281,7 @@ def score_payment(
     device_id: str | None,
     subject_id: str,
     now: datetime,
+    payer: PayerAccount | None = None,
 ) -> Decision:
     """Score a wallet payment and store the decision in the caller's transaction.
 
@@ -281,6 +298,7 @@ def score_payment(
         currency=currency,
         device_id=device_id,
         now=now,
+        payer=payer,
     )
     return store_decision(session, evaluation, subject_id=subject_id, now=now)
 

@@ -223,6 +223,7 @@ def _score(
     device_id: str | None,
     subject_id: str,
     now: datetime,
+    payer: risk.PayerAccount | None = None,
 ) -> risk.Decision:
     return risk.score_payment(
         session,
@@ -234,6 +235,7 @@ def _score(
         device_id=device_id,
         subject_id=subject_id,
         now=now,
+        payer=payer,
     )
 
 
@@ -494,9 +496,10 @@ def _same_send(t: WalletTransfer, *, to: _Recipient, amount: int, currency: str)
 
 def _people(
     session: Session, *, payer_user_id: str, to: str, currency: str
-) -> tuple[str | None, str | None, str | None]:
-    """``(recipient user id, payer's wallet, recipient's wallet)`` in one read; a wallet not
-    opened yet is None. 404 ``recipient_not_found`` when ``to`` names nobody."""
+) -> tuple[str | None, str | None, str | None, risk.PayerAccount | None]:
+    """``(recipient user id, payer's wallet, recipient's wallet, payer's account for risk)``
+    in one read; a wallet not opened yet is None. 404 ``recipient_not_found`` when ``to``
+    names nobody."""
     if not isinstance(to, str) or not to.strip():
         raise DomainError("invalid_recipient", "name a person by email or user id", field="to")
     to = to.strip()
@@ -507,7 +510,7 @@ def _people(
     else:
         is_to = User.id == to
     rows = session.execute(
-        select(User.id, WalletAccount.account_id, is_to.label("is_to"))
+        select(User.id, WalletAccount.account_id, is_to.label("is_to"), User.email, User.created_at)
         .outerjoin(
             WalletAccount,
             and_(WalletAccount.user_id == User.id, WalletAccount.currency == currency),
@@ -520,7 +523,10 @@ def _people(
             "recipient_not_found", f"nobody is known as {to[:80]}", status=404, field="to"
         )
     payer = next((r for r in rows if r.id == payer_user_id), None)
-    return recipient.id, payer.account_id if payer else None, recipient.account_id
+    if payer is None:
+        return recipient.id, None, recipient.account_id, None
+    account = risk.PayerAccount(email=payer.email, created_at=utc(payer.created_at))
+    return recipient.id, payer.account_id, recipient.account_id, account
 
 
 def _party(session: Session, to: str) -> _Recipient:
@@ -621,10 +627,11 @@ def send(
                 field="currency",
             )
         from_account = wallet_account(session, user_id=payer_user_id, currency=currency, now=now)
+        payer_account = None  # risk reads it
         assert recipient.party_wallet is not None
         to_account = recipient.party_wallet
     else:
-        to_user, from_wallet, to_wallet = _people(
+        to_user, from_wallet, to_wallet, payer_account = _people(
             session, payer_user_id=payer_user_id, to=to, currency=currency
         )
         assert to_user is not None
@@ -681,6 +688,7 @@ def send(
         device_id=device_id,
         subject_id=values["id"],
         now=now,
+        payer=payer_account,
     )
     changes: dict[str, Any] = {
         "risk_decision_id": decision.id or None,
