@@ -21,7 +21,7 @@ from potluck.bus.registry import HandlerContext, HandlerRegistry
 from potluck.identity.models import User
 from potluck.money import format_money
 from potluck.notify import email, sender, service
-from potluck.notify.inbox import notify
+from potluck.notify.inbox import Message, notify, notify_many
 
 SERVICE = "webhooks"
 NOTIFY_SERVICE = "notify"
@@ -107,37 +107,41 @@ def _note(data: dict[str, Any]) -> str:
 
 
 def on_transfer_completed(ctx: HandlerContext, event: Event) -> None:
+    """Both people told: one read of both, one insert of both messages."""
     d = event.data
     amount = _money(d)
-    keep = {k: d.get(k) for k in ("transfer_id", "amount", "currency")}
+    keep = {"event_id": event.id, **{k: d.get(k) for k in ("transfer_id", "amount", "currency")}}
     payer, payee = d.get("from_user_id"), d.get("to_user_id")
-    known = _people(ctx, payer, payee)  # both names and addresses in one read
-    nobody = ("someone", None)
+    known = _people(ctx, payer, payee)
+    nobody: tuple[str, str | None] = ("someone", None)
+    messages = []
     if payee:
-        _tell(
-            ctx,
-            payee,
-            kind="wallet.money_received",
-            title=f"You received {amount}",
-            body=f"{known.get(payer or '', nobody)[0]} sent you {amount}{_note(d)}. "
-            "It is in your wallet.",
-            event=event,
-            data=keep,
-            address=known.get(payee, nobody)[1],
+        messages.append(
+            Message(
+                payee,
+                known.get(payee, nobody)[1],
+                "wallet.money_received",
+                f"You received {amount}",
+                f"{known.get(payer or '', nobody)[0]} sent you {amount}{_note(d)}. "
+                "It is in your wallet.",
+                keep,
+            )
         )
         to = known.get(payee, nobody)[0]
     else:
         to = _merchant(ctx, d.get("to_party_id"), d.get("platform_id"))
-    _tell(
-        ctx,
-        payer,
-        kind="wallet.payment_sent",
-        title=f"You paid {amount}",
-        body=f"You paid {amount} to {to}{_note(d)}.",
-        event=event,
-        data=keep,
-        address=known.get(payer or "", nobody)[1],
-    )
+    if payer:
+        messages.append(
+            Message(
+                payer,
+                known.get(payer, nobody)[1],
+                "wallet.payment_sent",
+                f"You paid {amount}",
+                f"You paid {amount} to {to}{_note(d)}.",
+                keep,
+            )
+        )
+    notify_many(ctx.session, messages, now=ctx.now, send_email=bool(ctx.app.settings.smtp_host))
 
 
 def on_transfer_in_review(ctx: HandlerContext, event: Event) -> None:

@@ -34,11 +34,13 @@ from potluck.notify import email as email_outbox
 from potluck.notify.models import Notification
 
 __all__ = [
+    "Message",
     "NotificationView",
     "list_notifications",
     "mark_all_read",
     "mark_read",
     "notify",
+    "notify_many",
     "router",
     "unread_count",
 ]
@@ -59,6 +61,18 @@ class NotificationView:
     read_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One inbox message to leave (see ``notify``)."""
+
+    user_id: str | None
+    email: str | None
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+
+
 def notify(
     session: Session,
     *,
@@ -75,33 +89,45 @@ def notify(
     address (``email``, else the user's own) and ``send_email``, the message is queued as an
     email too (notify's handlers pass whether SMTP is configured: no address is looked up and
     no email row is written while it is not)."""
-    if user_id is None and email is None:
-        raise ValueError("a notification needs a user_id or an email")
-    address = email
-    if send_email and address is None and user_id is not None:
-        address = session.scalar(select(User.email).where(User.id == user_id))
-    nid = new_id("ntf")
-    session.execute(
-        _INSERT_NOTIFICATION,
-        [
+    message = Message(user_id, email, kind, title, body, data)
+    return notify_many(session, [message], now=now, send_email=send_email)[0]
+
+
+def notify_many(
+    session: Session, messages: list[Message], *, now: datetime, send_email: bool = True
+) -> list[str]:
+    """``notify`` for several messages at once: one insert for all of them; their ids."""
+    rows: list[dict[str, Any]] = []
+    emails: list[tuple[str, str, Message]] = []
+    for m in messages:
+        if m.user_id is None and m.email is None:
+            raise ValueError("a notification needs a user_id or an email")
+        address = m.email
+        if send_email and address is None and m.user_id is not None:
+            address = session.scalar(select(User.email).where(User.id == m.user_id))
+        nid = new_id("ntf")
+        rows.append(
             {
                 "id": nid,
-                "user_id": user_id,
-                "email": None if user_id is not None else email,
-                "kind": kind,
-                "title": title[:200],
-                "body": body[:2000],
-                "data": data,
+                "user_id": m.user_id,
+                "email": None if m.user_id is not None else m.email,
+                "kind": m.kind,
+                "title": m.title[:200],
+                "body": m.body[:2000],
+                "data": m.data,
                 "created_at": now,
                 "read_at": None,
             }
-        ],
-    )
-    if address and send_email:
-        email_outbox.enqueue(
-            session, notification_id=nid, to=address, subject=title, body=body, now=now
         )
-    return nid
+        if address and send_email:
+            emails.append((nid, address, m))
+    if rows:
+        session.execute(_INSERT_NOTIFICATION, rows)
+    for nid, address, m in emails:
+        email_outbox.enqueue(
+            session, notification_id=nid, to=address, subject=m.title, body=m.body, now=now
+        )
+    return [r["id"] for r in rows]
 
 
 def _mine(session: Session, user_id: str) -> ColumnElement[bool]:
