@@ -202,8 +202,8 @@ def request_share(
         kind="group_order.invitation",
         title="Your share of a group order"
         + (" (your last payment failed: try again)" if attempts else ""),
-        body=f"Pay your share of {fmt_money(member.share, group.currency)} before {expires}: "
-        f"{intent.payment_url}",
+        body=f"Pay your share of {fmt_money(member.share, group.currency)} before "
+        f"{utc(group.expires_at):%Y-%m-%d %H:%M} UTC: {intent.payment_url}",
         data={
             "group_order": group.id,
             "member": member.id,
