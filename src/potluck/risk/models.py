@@ -54,7 +54,8 @@ class RiskReview(Base):
         String(40), ForeignKey("risk_decisions.id"), nullable=False, unique=True
     )
     subject_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending|approved|rejected|closed
+    # pending, approved, rejected, or closed (the payment failed before review)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
     reviewer_id: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
