@@ -100,7 +100,10 @@ def test_wallet_transfers_validation_idempotency_and_history(client, potluck):
     assert [(t["id"], t["direction"], t["note"]) for t in rest["data"]] == [
         (first["id"], "in", "dinner")
     ]
-    assert rest["data"][0]["counterparty"] == {"type": "user", "id": ann}
+    counterparty = rest["data"][0]["counterparty"]
+    assert (counterparty["type"], counterparty["id"]) == ("user", ann)
+    assert counterparty["email"] == "ann@example.com"
+    assert counterparty["name"] == "ann"
     assert client.get("/v1/wallet/transactions?currency=USD", headers=bh).json()["data"] == []
     problem(
         client.get("/v1/wallet/transactions?starting_after=wtr_nope", headers=bh),
@@ -255,3 +258,10 @@ def test_review_and_block_answers_and_a_merchant_payment(client, potluck, monkey
     assert completed["to_user_id"] is None
     with potluck.db.read() as s:
         assert ledger.get_account(s, shop.wallet_account_id).total == 1_500
+    latest = client.get("/v1/wallet/transactions?limit=1", headers=ah).json()["data"][0]
+    assert latest["counterparty"] == {
+        "type": "party",
+        "id": shop.id,
+        "platform_id": view.id,
+        "name": "Pizza",
+    }

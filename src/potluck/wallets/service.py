@@ -914,7 +914,28 @@ def list_transactions(
             )
         )
     items.sort(key=lambda i: _key(i.id), reverse=True)
-    return items[:limit], len(items) > limit
+    page = items[:limit]
+    _name_counterparties(session, page)
+    return page, len(items) > limit
+
+
+def _name_counterparties(session: Session, items: list[Transaction]) -> None:
+    """Give each counterparty its name (and a person's email), two reads for the whole page:
+    a history that only says ``usr_…`` tells a person nothing."""
+    people = {c["id"] for t in items if (c := t.counterparty) and c["type"] == "user"}
+    parties = {c["id"] for t in items if (c := t.counterparty) and c["type"] == "party"}
+    names: dict[str, dict[str, str]] = {}
+    if people:
+        for uid, name, email in session.execute(
+            select(User.id, User.name, User.email).where(User.id.in_(people))
+        ):
+            names[uid] = {"name": name, "email": email}
+    if parties:
+        for pid, name in session.execute(select(Party.id, Party.name).where(Party.id.in_(parties))):
+            names[pid] = {"name": name}
+    for t in items:
+        if t.counterparty is not None:
+            t.counterparty.update(names.get(t.counterparty["id"], {}))
 
 
 # ------------------------------------------------------------------ top-ups

@@ -142,6 +142,10 @@ class _Names:
     def counterparty(self, c: dict[str, Any] | None) -> str:
         if c is None:
             return ""
+        # The wallet history names its counterparties already (a person by email).
+        known = c.get("email") if c.get("type") == "user" else c.get("name")
+        if known:
+            return str(known)
         if c.get("type") == "party":
             return self.party(c.get("id"), c.get("platform_id"))
         return self.user(c.get("id"))
