@@ -9,13 +9,14 @@ failing with "database is locked" half-way through. PostgreSQL uses row locks
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -164,3 +165,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def find_or_create(
+    session: Session, *, find: Callable[[], str | None], create: Callable[[], str]
+) -> str:
+    """``find()``, else ``create()`` (which inserts under a unique key): a row opened on first
+    use. On PostgreSQL a concurrent first use waits on the unique key; the loser's insert is
+    rolled back to a savepoint and the winner's row is read. SQLite's writers are serialised
+    (BEGIN IMMEDIATE), so there the IntegrityError cannot come from a race and is raised."""
+    found = find()
+    if found is not None:
+        return found
+    postgres = session.get_bind().dialect.name == "postgresql"
+    savepoint = session.begin_nested() if postgres else None
+    try:
+        created = create()
+    except IntegrityError:
+        if savepoint is None:
+            raise
+        savepoint.rollback()
+        winner = find()
+        if winner is None:
+            raise
+        return winner
+    if savepoint is not None:
+        savepoint.commit()
+    return created

@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from potluck.bus.outbox import publish, publish_many
 from potluck.clock import utc
+from potluck.db import find_or_create
 from potluck.errors import DomainError
 from potluck.ids import new_id
 from potluck.ledger import service as ledger
@@ -143,12 +144,11 @@ def payment_account(
         PaymentAccount.code == code,
         PaymentAccount.provider == provider,
     )
-    found = session.execute(select(PaymentAccount.account_id).where(*where)).scalar_one_or_none()
-    if found is not None:
-        return found
-    postgres = session.get_bind().dialect.name == "postgresql"
-    savepoint = session.begin_nested() if postgres else None
-    try:
+
+    def find() -> str | None:
+        return session.execute(select(PaymentAccount.account_id).where(*where)).scalar_one_or_none()
+
+    def create() -> str:
         account = ledger.create_account(
             session,
             currency=currency,
@@ -171,14 +171,9 @@ def payment_account(
                 }
             ],
         )
-    except IntegrityError:
-        if savepoint is None:
-            raise
-        savepoint.rollback()
-        return session.execute(select(PaymentAccount.account_id).where(*where)).scalar_one()
-    if savepoint is not None:
-        savepoint.commit()
-    return account.id
+        return account.id
+
+    return find_or_create(session, find=find, create=create)
 
 
 def clearing_account(

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from potluck.bus.outbox import publish, publish_many
 from potluck.clock import utc
+from potluck.db import find_or_create
 from potluck.errors import DomainError
 from potluck.identity.models import User
 from potluck.ids import new_id
@@ -255,11 +255,11 @@ def wallet_account(session: Session, *, user_id: str, currency: str, now: dateti
     """The person's wallet in ``currency``, opened on first use (race-safe on PostgreSQL: a
     concurrent first use waits on the unique key, then reads the winner's)."""
     where = (WalletAccount.user_id == user_id, WalletAccount.currency == currency)
-    found = session.execute(select(WalletAccount.account_id).where(*where)).scalar_one_or_none()
-    if found is not None:
-        return found
-    savepoint = session.begin_nested() if _postgres(session) else None
-    try:
+
+    def find() -> str | None:
+        return session.execute(select(WalletAccount.account_id).where(*where)).scalar_one_or_none()
+
+    def create() -> str:
         account = ledger.create_account(
             session,
             currency=currency,
@@ -281,14 +281,9 @@ def wallet_account(session: Session, *, user_id: str, currency: str, now: dateti
                 }
             ],
         )
-    except IntegrityError:
-        if savepoint is None:
-            raise
-        savepoint.rollback()
-        return session.execute(select(WalletAccount.account_id).where(*where)).scalar_one()
-    if savepoint is not None:
-        savepoint.commit()
-    return account.id
+        return account.id
+
+    return find_or_create(session, find=find, create=create)
 
 
 def bridge_account(
@@ -301,15 +296,15 @@ def bridge_account(
         WalletBridge.currency == currency,
         WalletBridge.code == code,
     )
-    found = session.execute(select(WalletBridge.account_id).where(*where)).scalar_one_or_none()
-    if found is not None:
-        return found
     if code == PLATFORM_BRIDGE_CODE:
         book, scope = MONEY_BOOK, ledger.SYSTEM_SCOPE
     else:
         book, scope = platform_book(platform_id), platform_scope(platform_id)
-    savepoint = session.begin_nested() if _postgres(session) else None
-    try:
+
+    def find() -> str | None:
+        return session.execute(select(WalletBridge.account_id).where(*where)).scalar_one_or_none()
+
+    def create() -> str:
         account = ledger.create_account(
             session,
             currency=currency,
@@ -330,14 +325,9 @@ def bridge_account(
                 }
             ],
         )
-    except IntegrityError:
-        if savepoint is None:
-            raise
-        savepoint.rollback()
-        return session.execute(select(WalletBridge.account_id).where(*where)).scalar_one()
-    if savepoint is not None:
-        savepoint.commit()
-    return account.id
+        return account.id
+
+    return find_or_create(session, find=find, create=create)
 
 
 def balances(session: Session, *, user_id: str) -> list[Balance]:
